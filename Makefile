@@ -1,0 +1,70 @@
+# cortado: thin wrapper around CMake, used by the README and CI.
+#
+#   make run    install missing Debian packages, build, run the example net
+#   make test   install missing Debian packages, build with -Werror, ctest
+#   make asan   the test suite under AddressSanitizer + UBSan
+#
+# Packages are installed with apt-get when running as root; otherwise the
+# exact apt-get line is printed and the target fails.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_ARGS ?=
+
+# Every Debian package the build, the tests and the examples need.
+DEB_PACKAGES := cmake make gcc clang pkg-config python3 python3-numpy \
+	libhwloc-dev libprotobuf-c-dev protobuf-c-compiler libjemalloc-dev \
+	libcmocka-dev libopenblas-serial-dev
+
+.PHONY: all deps build test run asan clean format format-check
+
+all: build
+
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "cortado: installing Debian packages:$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "cortado: missing Debian packages; run as root:"; \
+	    echo "  apt-get install -y$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCT_WERROR=ON $(CMAKE_ARGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS)
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS) --timeout 600
+
+run: build
+	./$(BUILD)/cortado run --net examples/mlp_predict.pbtxt \
+	  --init examples/mlp_init.pbtxt --input data=examples/mlp_input.npy \
+	  --iters 100
+
+asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCT_WERROR=ON \
+	  -DCT_SANITIZE=address,undefined -DCT_BUILD_PERF=OFF $(CMAKE_ARGS)
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS) --timeout 900
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

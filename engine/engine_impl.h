@@ -1,0 +1,42 @@
+/* cortado internal: the engine object. */
+#ifndef CT_ENGINE_ENGINE_IMPL_H
+#define CT_ENGINE_ENGINE_IMPL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "cortado/engine.h"
+
+struct ct_engine_s {
+    struct ct_engine_config cfg; /* defaults resolved; immutable */
+    char *topology;              /* owned copy of cfg.topology */
+    /* Bytes of tensor storage live. atomic, relaxed: a budget check may
+     * race with a concurrent free and see a slightly stale figure, which
+     * only makes the check conservative for an instant. */
+    _Atomic uint64_t mem_in_use;
+    _Atomic uint64_t mem_peak; /* atomic, relaxed: statistics only */
+    _Atomic int n_workspaces;  /* atomic, relaxed: asserted at free */
+    _Atomic int notices_printed; /* bit set of one-time notices */
+};
+
+/* Charges nbytes to the budget and allocates 64-byte aligned storage. On
+ * CT_ENOMEM st says "<what>: <nbytes> bytes exceed the memory budget
+ * (<in use> of <budget> in use)" or that malloc failed. `what` names the
+ * request (e.g. `output 0 "Y" [2, 3] FLOAT`). */
+int ct__engine_alloc(ct_engine_t *eng, size_t nbytes, const char *what,
+                     void **out, ct_status_t *st);
+void ct__engine_free(ct_engine_t *eng, void *p, size_t nbytes);
+
+/* Prints a notice to stderr once per engine for each notice id (0..31),
+ * when cfg.verbose or always for id >= 16. */
+void ct__engine_notice_once(ct_engine_t *eng, int id, const char *fmt, ...)
+    CT_PRINTF(3, 4);
+
+enum ct__notice {
+    CT_NOTICE_ENGINE_IGNORED = 16, /* op.engine like CUDNN ignored on CPU */
+    CT_NOTICE_UNDECLARED_INPUT = 17,
+    CT_NOTICE_DAG_SERIAL = 18,
+    CT_NOTICE_DEVICE_IGNORED = 19,
+};
+
+#endif /* CT_ENGINE_ENGINE_IMPL_H */

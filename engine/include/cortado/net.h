@@ -1,0 +1,98 @@
+/* cortado: nets, compiled Caffe2 NetDefs.
+ *
+ * ct_net_new validates a NetDef (spec §6.1), creates one operator per
+ * OperatorDef through the registry (schema and argument checks happen
+ * here, not at run time), binds every input and output to a blob of the
+ * workspace, builds the dependency graph (read-after-write,
+ * write-after-write, write-after-read and control_input edges), prunes
+ * transitive edges and fuses linear runs into chains. The compiled net is
+ * immutable: several threads may run different nets at once, and the
+ * parallel executor reads the graph without locks.
+ * Thread-safety: one net runs at most once at a time (CT_EBUSY otherwise).
+ */
+#ifndef CORTADO_NET_H
+#define CORTADO_NET_H
+
+#include "cortado/common.h"
+#include "cortado/error.h"
+#include "cortado/workspace.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Executors. Every Caffe2 net type string maps to one of these. */
+enum ct_executor {
+    CT_EXECUTOR_SIMPLE = 0, /* ops in order on the calling thread */
+    CT_EXECUTOR_DAG = 1,    /* chains as tasks on the engine's pool */
+    CT_EXECUTOR_COUNT
+};
+
+/* Maps a NetDef `type` string to an executor: "" and "simple",
+ * "simple_refcount", "async_simple", "rnn" -> SIMPLE; "dag", "prof_dag",
+ * "async_dag", "async_polling", "async_scheduling", "parallel" -> DAG.
+ * CT_EINVAL "unknown net type ..." otherwise. */
+CT_API int ct_executor_from_net_type(const char *type, enum ct_executor *out,
+                                     ct_status_t *st);
+CT_API const char *ct_executor_name(enum ct_executor e);
+
+/* Compile-time options; zero-initialise. */
+struct ct_net_config {
+    /* Executor override; -1 (or CT_NET_EXECUTOR_FROM_DEF) uses the
+     * NetDef's type. */
+    int executor;
+    /* Worker count override; 0 = NetDef num_workers, its "num_workers"
+     * argument, or the engine default. */
+    int num_workers;
+    /* Blob names the caller will feed that count as declared external
+     * inputs (for nets that read inputs they do not declare). */
+    const char *const *extra_inputs;
+    size_t n_extra_inputs;
+};
+#define CT_NET_EXECUTOR_FROM_DEF (-1)
+
+/* Compiles def against ws. def is copied; the caller keeps ownership of
+ * it. Every external input must already exist in ws; outputs are created
+ * as empty blobs (as Caffe2 does). cfg may be NULL. Caller frees with
+ * ct_net_free. Errors: CT_EGRAPH (validation), CT_ESCHEMA, CT_EARG,
+ * CT_ENOTFOUND (unknown op type or missing input blob), CT_EINVAL,
+ * CT_ENOMEM; the message names the op index, type and blob. */
+CT_API int ct_net_new(ct_workspace_t *ws, const ct_netdef_t *def,
+                      const struct ct_net_config *cfg, ct_net_t **out,
+                      ct_status_t *st);
+CT_API void ct_net_free(ct_net_t *net);
+
+/* Runs the net once. On failure st reads
+ * `node <i> "<name>" (<Type>): <message>` and st->node is i. */
+CT_API int ct_net_run(ct_net_t *net, ct_status_t *st);
+
+CT_API const char *ct_net_name(const ct_net_t *net);
+CT_API enum ct_executor ct_net_executor(const ct_net_t *net);
+CT_API int ct_net_num_workers(const ct_net_t *net);
+CT_API int ct_net_n_ops(const ct_net_t *net);
+/* The (copied) NetDef the net was compiled from; owned by the net. */
+CT_API const ct_netdef_t *ct_net_def(const ct_net_t *net);
+CT_API const char *ct_net_op_type(const ct_net_t *net, int i);
+CT_API const char *ct_net_op_name(const ct_net_t *net, int i);
+
+/* Dependency graph after de-duplication (before pruning). Arrays owned by
+ * the net. */
+CT_API int ct_net_op_parents(const ct_net_t *net, int i, const int **idx);
+CT_API int ct_net_op_children(const ct_net_t *net, int i, const int **idx);
+/* Chains: linear runs of ops executed as one task. Chain c holds ops
+ * ops[0..n) (ascending execution order); returns n. */
+CT_API int ct_net_n_chains(const ct_net_t *net);
+CT_API int ct_net_chain_ops(const ct_net_t *net, int c, const int **ops);
+/* Chains this chain waits for / that wait for it (unpruned op edges). */
+CT_API int ct_net_chain_parents(const ct_net_t *net, int c, const int **idx);
+CT_API int ct_net_chain_children(const ct_net_t *net, int c,
+                                 const int **idx);
+
+/* Writes the op graph summary as text (ops by type, chains) to a buffer
+ * the caller frees with ct_free. */
+CT_API int ct_net_describe(const ct_net_t *net, char **out, ct_status_t *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CORTADO_NET_H */
