@@ -78,7 +78,9 @@ void ct_blob_reset(ct_blob_t *b, const ct_blob_type_t *type, void *obj)
 {
     CT_ASSERT((type == NULL) == (obj == NULL),
               "ct_blob_reset: type and obj must both be set or both NULL");
-    if (b->type != NULL && b->obj != NULL)
+    /* Storing the object the blob already holds must not destroy it:
+     * that would leave the blob pointing at freed memory. */
+    if (b->type != NULL && b->obj != NULL && b->obj != obj)
         b->type->destroy_cb(b->obj);
     b->type = type;
     b->obj = obj;
