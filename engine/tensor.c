@@ -208,6 +208,10 @@ static void storage_ref(struct ct__storage *s)
     atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
 }
 
+static int storage_clone(const struct ct__storage *src, ct_engine_t *eng,
+                         const char *what, struct ct__storage **out,
+                         ct_status_t *st);
+
 /* ---- tensors ---- */
 
 int ct_tensor_new(ct_engine_t *eng, ct_tensor_t **out, ct_status_t *st)
@@ -304,6 +308,20 @@ int ct_tensor_resize(ct_tensor_t *t, ct_dtype_t dt, int ndim,
         t->storage->numel == numel && ct_tensor_storage_refs(t) == 1) {
         /* Same bytes, sole owner: keep the storage (in-place ops and
          * repeated runs allocate nothing). */
+    } else if (t->storage != NULL && t->storage->dtype == dt &&
+               t->storage->numel == numel) {
+        /* Same bytes but shared (e.g. a checkpoint snapshot holds it):
+         * copy on write. The contents must survive, because an in-place
+         * op reads its input through this very tensor after asking for
+         * its output. */
+        snprintf(what, sizeof(what), "copy-on-write of tensor %s %s",
+                 ct_dims_str(ndim, dims, shape, sizeof(shape)),
+                 ct_dtype_name(dt));
+        rc = storage_clone(t->storage, t->eng, what, &s, st);
+        if (rc != CT_OK)
+            return rc;
+        storage_unref(t->storage);
+        t->storage = s;
     } else {
         snprintf(what, sizeof(what), "tensor %s %s",
                  ct_dims_str(ndim, dims, shape, sizeof(shape)),
@@ -345,30 +363,20 @@ int ct_tensor_reshape(ct_tensor_t *t, int ndim, const int64_t *dims,
     return CT_OK;
 }
 
-int ct_tensor_copy(ct_tensor_t *dst, const ct_tensor_t *src, ct_status_t *st)
+/* A new storage holding a deep copy of src's elements (strings
+ * duplicated). */
+static int storage_clone(const struct ct__storage *src, ct_engine_t *eng,
+                         const char *what, struct ct__storage **out,
+                         ct_status_t *st)
 {
     struct ct__storage *s;
-    char what[200], shape[128];
-    int rc;
+    int rc = storage_new(eng, src->dtype, src->numel, what, &s, st);
 
-    CT_ASSERT(dst != src, "ct_tensor_copy onto itself");
-    if (src->dtype == CT_DTYPE_UNDEFINED) {
-        storage_unref(dst->storage);
-        dst->storage = NULL;
-        dst->dtype = CT_DTYPE_UNDEFINED;
-        dst->ndim = src->ndim;
-        memcpy(dst->dims, src->dims, sizeof(dst->dims));
-        dst->numel = src->numel;
-        return CT_OK;
-    }
-    snprintf(what, sizeof(what), "copy of tensor %s %s",
-             ct_tensor_shape_str(src, shape, sizeof(shape)),
-             ct_dtype_name(src->dtype));
-    rc = storage_new(dst->eng, src->dtype, src->numel, what, &s, st);
+    *out = NULL;
     if (rc != CT_OK)
         return rc;
     if (src->dtype == CT_DTYPE_STRING) {
-        const ct_str_t *a = ct_tensor_cdata(src);
+        const ct_str_t *a = src->data;
         ct_str_t *b = s->data;
         int64_t i;
         for (i = 0; i < src->numel; i++) {
@@ -385,8 +393,34 @@ int ct_tensor_copy(ct_tensor_t *dst, const ct_tensor_t *src, ct_status_t *st)
             b[i].len = a[i].len;
         }
     } else if (s->nbytes > 0) {
-        memcpy(s->data, ct_tensor_cdata(src), s->nbytes);
+        memcpy(s->data, src->data, s->nbytes);
     }
+    *out = s;
+    return CT_OK;
+}
+
+int ct_tensor_copy(ct_tensor_t *dst, const ct_tensor_t *src, ct_status_t *st)
+{
+    struct ct__storage *s = NULL;
+    char what[200], shape[128];
+    int rc;
+
+    CT_ASSERT(dst != src, "ct_tensor_copy onto itself");
+    if (src->dtype == CT_DTYPE_UNDEFINED || src->storage == NULL) {
+        storage_unref(dst->storage);
+        dst->storage = NULL;
+        dst->dtype = src->dtype;
+        dst->ndim = src->ndim;
+        memcpy(dst->dims, src->dims, sizeof(dst->dims));
+        dst->numel = src->numel;
+        return CT_OK;
+    }
+    snprintf(what, sizeof(what), "copy of tensor %s %s",
+             ct_tensor_shape_str(src, shape, sizeof(shape)),
+             ct_dtype_name(src->dtype));
+    rc = storage_clone(src->storage, dst->eng, what, &s, st);
+    if (rc != CT_OK)
+        return rc;
     storage_unref(dst->storage);
     dst->storage = s;
     dst->dtype = src->dtype;

@@ -458,7 +458,7 @@ static void test_tensor_resize_same_size_keeps_storage(void **state)
     ct_tensor_free(t);
 }
 
-static void test_tensor_resize_shared_storage_allocates_new(void **state)
+static void test_tensor_resize_shared_storage_copies_on_write(void **state)
 {
     int64_t a[1] = {4};
     ct_tensor_t *t = make(*state, CT_DTYPE_I32, 1, a);
@@ -469,9 +469,11 @@ static void test_tensor_resize_shared_storage_allocates_new(void **state)
     assert_int_equal(ct_tensor_new(*state, &u, NULL), CT_OK);
     ct_tensor_share(u, t);
     assert_int_equal(ct_tensor_resize(t, CT_DTYPE_I32, 1, a, NULL), CT_OK);
-    /* t got fresh zeroed storage; u keeps the snapshot. */
+    /* t got its own copy (an in-place op still reads its input through
+     * t); u keeps the snapshot. Writes to t no longer reach u. */
     assert_ptr_not_equal(ct_tensor_data(t), p);
-    assert_int_equal(*(int32_t *)ct_tensor_data(t), 0);
+    assert_int_equal(*(int32_t *)ct_tensor_data(t), 7);
+    *(int32_t *)ct_tensor_data(t) = 9;
     assert_ptr_equal(ct_tensor_data(u), p);
     assert_int_equal(p[0], 7);
     assert_int_equal(ct_tensor_storage_refs(t), 1);
@@ -1122,7 +1124,7 @@ int main(void)
         TE(test_tensor_new_shape_alloc_failure_returns_enomem),
         TE(test_tensor_new_shape_data_alloc_failure_names_shape),
         TE(test_tensor_resize_same_size_keeps_storage),
-        TE(test_tensor_resize_shared_storage_allocates_new),
+        TE(test_tensor_resize_shared_storage_copies_on_write),
         TE(test_tensor_resize_other_dtype_same_bytes_reallocates),
         TE(test_tensor_resize_new_size_zeroes_and_recharges),
         TE(test_tensor_resize_failure_leaves_tensor_unchanged),

@@ -87,9 +87,10 @@ CT_API const void *ct_tensor_cdata(const ct_tensor_t *t);
 /* Number of tensors sharing t's storage (0 when it has none). */
 CT_API int ct_tensor_storage_refs(const ct_tensor_t *t);
 
-/* Gives t dtype dt and the shape; keeps the storage when dtype and byte
- * size match and the storage is not shared, else allocates new zeroed
- * storage (old contents are dropped). On failure t is unchanged.
+/* Gives t dtype dt and the shape. Same dtype and element count: the
+ * contents are kept (in place when t is the storage's only holder, else
+ * copied on write so other holders keep theirs). Otherwise t gets new
+ * zeroed storage. On failure t is unchanged.
  * Errors: CT_ESHAPE, CT_EOVERFLOW, CT_ENOMEM. */
 CT_API int ct_tensor_resize(ct_tensor_t *t, ct_dtype_t dt, int ndim,
                             const int64_t *dims, ct_status_t *st);

@@ -1,0 +1,307 @@
+/* Fully connected layers: FC and FCTransposed.
+ *
+ * Math: X is viewed as a matrix [M, K], M = product of X's dims before
+ * `axis`, K = product from `axis` on. FC's W is [N, K] viewed the same way
+ * at `axis_w` (N = dims before axis_w, K = dims from it; not transposed in
+ * memory), so Y = X * W^T + b. FCTransposed's W is [K, N] (K before
+ * axis_w, N from it), so Y = X * W + b. Y has X's dims before `axis`
+ * followed by N.
+ * Inputs: X, W, b (b 1-d of N elements). Output: Y. All FLOAT (X of
+ * another dtype is CT_ENOTSUP, W or b differing from X is CT_ETYPE).
+ * Attrs: axis (int, 1), axis_w (int, 1), both may be negative (from the
+ * end); float16_compute (int, 0) is accepted and ignored (CPU math is
+ * fp32). No in-place.
+ * Errors: every shape mismatch is CT_ESHAPE naming the dims of X, W, b
+ * with M, N, K; an output whose element count overflows int64 is
+ * CT_EOVERFLOW; N or K beyond the BLAS int range is CT_ENOTSUP. M = 0 (or
+ * N = 0) gives an empty output, K = 0 gives Y = b on every row.
+ *
+ * GEMM: OpenBLAS's single-threaded cblas_sgemm, row-major. Rows of Y are
+ * first set to b, then accumulated with beta = 1, so the bias costs no
+ * second GEMM. The kernel computes rows [r0, r1), so ct_parallel_for can
+ * split M across workers with W shared read-only.
+ */
+#include <cblas.h>
+#include <string.h>
+
+#include "ops/op_impl.h"
+
+struct fc_state {
+    int32_t axis, axis_w;
+};
+
+struct fc_job {
+    const float *x, *w, *b;
+    float *y;
+    int64_t n, k;
+    bool transposed; /* W is [K, N] */
+};
+
+/* Product of dims [lo, hi) with an overflow check. */
+static int dims_prod(const int64_t *d, int lo, int hi, int64_t *out)
+{
+    int64_t p = 1;
+    int i;
+
+    for (i = lo; i < hi; i++) {
+        if (d[i] != 0 && p > INT64_MAX / d[i])
+            return CT_EOVERFLOW;
+        p *= d[i];
+    }
+    *out = p;
+    return CT_OK;
+}
+
+/* Validates the shapes; gives M, N, K and the canonical axis of X. */
+static int fc_dims(const struct fc_state *s, bool transposed, int xn,
+                   const int64_t *xd, int wn, const int64_t *wd, int bn,
+                   const int64_t *bd, int64_t *m, int64_t *n, int64_t *k,
+                   int *axis, ct_status_t *st)
+{
+    /* Dims strings are formatted only on error paths. */
+    char sx[128], sw[128], sb[128];
+#define SX ct_dims_str(xn, xd, sx, sizeof(sx))
+#define SW ct_dims_str(wn, wd, sw, sizeof(sw))
+#define SB ct_dims_str(bn, bd, sb, sizeof(sb))
+    int64_t kw, pre_w, post_w;
+    int ax = s->axis, aw = s->axis_w;
+
+    if (ax < -xn || ax >= xn)
+        return ct_status_setf(st, CT_ESHAPE,
+                              "axis %d is out of range for X %s (%d-d)", ax, SX,
+                              xn);
+    if (aw < -wn || aw >= wn)
+        return ct_status_setf(st, CT_ESHAPE,
+                              "axis_w %d is out of range for W %s (%d-d)", aw,
+                              SW, wn);
+    ax = ax < 0 ? ax + xn : ax;
+    aw = aw < 0 ? aw + wn : aw;
+    if (dims_prod(xd, 0, ax, m) != CT_OK || dims_prod(xd, ax, xn, k) != CT_OK ||
+        (*k != 0 && *m > INT64_MAX / *k))
+        return ct_status_setf(st, CT_EOVERFLOW,
+                              "X %s: M, K or M*K at axis %d overflows int64",
+                              SX, ax);
+    if (dims_prod(wd, 0, aw, &pre_w) != CT_OK ||
+        dims_prod(wd, aw, wn, &post_w) != CT_OK)
+        return ct_status_setf(st, CT_EOVERFLOW,
+                              "W %s: N or K at axis_w %d overflows int64", SW,
+                              aw);
+    *n = transposed ? post_w : pre_w;
+    kw = transposed ? pre_w : post_w;
+    if (kw != *k)
+        return ct_status_setf(
+            st, CT_ESHAPE,
+            "input dims X %s give M=%lld, K=%lld at axis %d, but W %s has "
+            "K=%lld (N=%lld) at axis_w %d",
+            SX, (long long)*m, (long long)*k, ax, SW, (long long)kw,
+            (long long)*n, aw);
+    if (bn != 1 || bd[0] != *n)
+        return ct_status_setf(st, CT_ESHAPE,
+                              "b %s must be 1-d of N=%lld elements (W %s, "
+                              "X %s)",
+                              SB, (long long)*n, SW, SX);
+    if (*n != 0 && *m > INT64_MAX / *n)
+        return ct_status_setf(st, CT_EOVERFLOW,
+                              "output [M=%lld, N=%lld] overflows int64 (X %s, "
+                              "W %s)",
+                              (long long)*m, (long long)*n, SX, SW);
+    *axis = ax;
+    return CT_OK;
+#undef SX
+#undef SW
+#undef SB
+}
+
+/* Rows [r0, r1) of Y. N > 0. */
+static void fc_rows(const struct fc_job *j, int64_t r0, int64_t r1)
+{
+    const int64_t n = j->n, k = j->k;
+    int64_t r, m;
+
+    for (r = r0; r < r1; r++)
+        memcpy(j->y + r * n, j->b, (size_t)n * sizeof(float));
+    if (k == 0)
+        return; /* X * W is all zeros */
+    for (r = r0; r < r1; r += m) {
+        m = r1 - r < INT32_MAX ? r1 - r : INT32_MAX;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans,
+                    j->transposed ? CblasNoTrans : CblasTrans, (blasint)m,
+                    (blasint)n, (blasint)k, 1.0f, j->x + r * k, (blasint)k,
+                    j->w, (blasint)(j->transposed ? n : k), 1.0f, j->y + r * n,
+                    (blasint)n);
+    }
+}
+
+static int fc_run_common(ct_op_ctx_t *ctx, bool transposed)
+{
+    const struct fc_state *s = ctx->op->state;
+    const ct_tensor_t *x, *w, *b;
+    ct_tensor_t *y;
+    ct_status_t lst;
+    struct fc_job j;
+    int64_t ydims[CT_MAX_DIMS], m, n, k;
+    int rc, ax;
+
+    if ((rc = ct_op_input(ctx, 0, &x)) != CT_OK ||
+        (rc = ct_op_input(ctx, 1, &w)) != CT_OK ||
+        (rc = ct_op_input(ctx, 2, &b)) != CT_OK)
+        return rc;
+    if (x->dtype != CT_DTYPE_F32)
+        return ct_op_fail(ctx, CT_ENOTSUP, "unsupported dtype %s for X (FLOAT)",
+                          ct_dtype_name(x->dtype));
+    if (w->dtype != x->dtype || b->dtype != x->dtype)
+        return ct_op_fail(ctx, CT_ETYPE,
+                          "X is %s but W is %s and b is %s; all must be FLOAT",
+                          ct_dtype_name(x->dtype), ct_dtype_name(w->dtype),
+                          ct_dtype_name(b->dtype));
+    ct_status_clear(&lst);
+    rc = fc_dims(s, transposed, x->ndim, x->dims, w->ndim, w->dims, b->ndim,
+                 b->dims, &m, &n, &k, &ax, &lst);
+    if (rc != CT_OK)
+        return ct_op_fail(ctx, rc, "%s", lst.msg);
+    if (n > INT32_MAX || k > INT32_MAX)
+        return ct_op_fail(ctx, CT_ENOTSUP,
+                          "N=%lld or K=%lld exceeds the BLAS int range",
+                          (long long)n, (long long)k);
+    memcpy(ydims, x->dims, (size_t)ax * sizeof(int64_t));
+    ydims[ax] = n;
+    rc = ct_op_output(ctx, 0, CT_DTYPE_F32, ax + 1, ydims, &y);
+    if (rc != CT_OK)
+        return rc;
+    if (m == 0 || n == 0)
+        return CT_OK;
+    j.x = CT_CDATA(x, float); /* NULL when K = 0, then never read */
+    j.w = CT_CDATA(w, float);
+    j.b = CT_CDATA(b, float);
+    j.y = CT_DATA(y, float);
+    j.n = n;
+    j.k = k;
+    j.transposed = transposed;
+    /* One range for now; ct_parallel_for will split the rows [0, M). */
+    fc_rows(&j, 0, m);
+    return CT_OK;
+}
+
+static int fc_run(ct_op_ctx_t *ctx)
+{
+    return fc_run_common(ctx, false);
+}
+static int fc_t_run(ct_op_ctx_t *ctx)
+{
+    return fc_run_common(ctx, true);
+}
+
+static int fc_init(ct_op_t *op, ct_status_t *st)
+{
+    struct fc_state *s = op->state;
+    int64_t f16;
+    int rc;
+
+    if ((rc = ct__arg_int32(op, "axis", 1, &s->axis, st)) != CT_OK ||
+        (rc = ct__arg_int32(op, "axis_w", 1, &s->axis_w, st)) != CT_OK)
+        return rc;
+    /* float16_compute only selects the math type on GPUs. */
+    return ct__arg_int(op, "float16_compute", 0, &f16, st);
+}
+
+static int fc_infer_common(const ct_op_t *op, const ct_shape_t *in,
+                           ct_shape_t *out, ct_status_t *st, bool transposed)
+{
+    const struct fc_state *s = op->state;
+    int64_t m, n, k;
+    int i, rc, ax;
+
+    for (i = 1; i < 3; i++) {
+        if (in[0].dtype != CT_DTYPE_UNDEFINED &&
+            in[i].dtype != CT_DTYPE_UNDEFINED && in[i].dtype != in[0].dtype)
+            return ct_status_setf(
+                st, CT_ETYPE, "X is %s but %s is %s; all must be FLOAT",
+                ct_dtype_name(in[0].dtype), i == 1 ? "W" : "b",
+                ct_dtype_name(in[i].dtype));
+    }
+    out[0].dtype = in[0].dtype;
+    if (in[0].ndim < 0 || in[1].ndim < 0 || in[2].ndim < 0)
+        return CT_OK;
+    rc = fc_dims(s, transposed, in[0].ndim, in[0].dims, in[1].ndim, in[1].dims,
+                 in[2].ndim, in[2].dims, &m, &n, &k, &ax, st);
+    if (rc != CT_OK)
+        return rc;
+    memcpy(out[0].dims, in[0].dims, (size_t)ax * sizeof(int64_t));
+    out[0].dims[ax] = n;
+    out[0].ndim = ax + 1;
+    return CT_OK;
+}
+
+static int fc_infer(const ct_op_t *op, const ct_shape_t *in, ct_shape_t *out,
+                    ct_status_t *st)
+{
+    return fc_infer_common(op, in, out, st, false);
+}
+
+static int fc_t_infer(const ct_op_t *op, const ct_shape_t *in, ct_shape_t *out,
+                      ct_status_t *st)
+{
+    return fc_infer_common(op, in, out, st, true);
+}
+
+/* Caffe2's CostInferenceForFC: M * N * (2K + 1) flops. */
+static double fc_cost_common(const ct_op_t *op, const ct_shape_t *in,
+                             bool transposed)
+{
+    const struct fc_state *s = op->state;
+    int64_t m, n, k;
+    int ax;
+
+    if (in[0].ndim < 0 || in[1].ndim < 0 || in[2].ndim < 0 ||
+        fc_dims(s, transposed, in[0].ndim, in[0].dims, in[1].ndim, in[1].dims,
+                in[2].ndim, in[2].dims, &m, &n, &k, &ax, NULL) != CT_OK)
+        return 0;
+    return (double)m * (double)n * (2.0 * (double)k + 1.0);
+}
+
+static double fc_cost(const ct_op_t *op, const ct_shape_t *in)
+{
+    return fc_cost_common(op, in, false);
+}
+
+static double fc_t_cost(const ct_op_t *op, const ct_shape_t *in)
+{
+    return fc_cost_common(op, in, true);
+}
+
+static const struct ct_arg_spec fc_args[] = {
+    {"axis", CT_ARG_INT, false},
+    {"axis_w", CT_ARG_INT, false},
+    {"float16_compute", CT_ARG_INT, false},
+    {NULL, CT_ARG_ANY, false},
+};
+
+const struct ct_op_schema ct__op_fc = {
+    .name = "FC",
+    .min_inputs = 3,
+    .max_inputs = 3,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .args = fc_args,
+    .state_size = sizeof(struct fc_state),
+    .init_cb = fc_init,
+    .infer_cb = fc_infer,
+    .run_cb = fc_run,
+    .cost_cb = fc_cost,
+    .doc = "Y = X * W^T + b, W [N, K]",
+};
+
+const struct ct_op_schema ct__op_fc_transposed = {
+    .name = "FCTransposed",
+    .min_inputs = 3,
+    .max_inputs = 3,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .args = fc_args,
+    .state_size = sizeof(struct fc_state),
+    .init_cb = fc_init,
+    .infer_cb = fc_t_infer,
+    .run_cb = fc_t_run,
+    .cost_cb = fc_t_cost,
+    .doc = "Y = X * W + b, W [K, N]",
+};
