@@ -9,13 +9,7 @@
  */
 #include <stdio.h>
 
-#include <cortado/blob.h>
-#include <cortado/engine.h>
-#include <cortado/net.h>
-#include <cortado/npy.h>
-#include <cortado/proto.h>
-#include <cortado/tensor.h>
-#include <cortado/workspace.h>
+#include <cortado/cortado.h>
 
 int main(int argc, char **argv)
 {

@@ -1,0 +1,536 @@
+/* cortado run: compile a NetDef and run it on .npy inputs.
+ *
+ * Order of work: read both NetDefs (so a typo fails before anything runs),
+ * create the engine and workspace, run the init net once, feed the
+ * --input tensors, check that every declared external input exists, then
+ * compile the net with the fed names as extra declared inputs, check that
+ * every --output blob exists, run N timed iterations, write the outputs
+ * and print the summary.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cortado/blob.h"
+#include "cortado/engine.h"
+#include "cortado/net.h"
+#include "cortado/npy.h"
+#include "cortado/proto.h"
+#include "cortado/tensor.h"
+#include "cortado/workspace.h"
+#include "engine/cli/cli_util.h"
+#include "proto/caffe2.pb-c.h"
+
+static const char synopsis[] =
+    "cortado run --net NET [--init INIT] [--input BLOB=FILE.npy]... "
+    "[--output BLOB=FILE.npy]... [options]";
+
+static const char help[] =
+    "usage: cortado run --net NET [--init INIT] [--input BLOB=FILE.npy]...\n"
+    "                   [--output BLOB=FILE.npy]... [--output-dir DIR]\n"
+    "                   [--iters N] [--executor simple|dag] [--threads N]\n"
+    "                   [--quiet]\n"
+    "\n"
+    "Runs INIT once (if given), feeds the inputs, compiles NET and runs it\n"
+    "N times, then writes the requested blobs as .npy files and prints a\n"
+    "summary (executor, time per iteration, every output's dtype, shape\n"
+    "and first values). NET and INIT are Caffe2 NetDefs, binary (.pb) or\n"
+    "text (.pbtxt), detected by content.\n"
+    "\n"
+    "Options:\n"
+    "  -n, --net NET            the net to run (required)\n"
+    "  --init INIT              a net run once before, e.g. one that fills\n"
+    "                           the weights (Caffe2's init_net)\n"
+    "  -i, --input BLOB=FILE    feed FILE (.npy) as blob BLOB; repeatable.\n"
+    "                           A fed blob counts as a declared external\n"
+    "                           input of NET\n"
+    "  -o, --output BLOB=FILE   write blob BLOB after the run; any blob of\n"
+    "                           the workspace; repeatable\n"
+    "  --output-dir DIR         write every external output of NET to\n"
+    "                           DIR/<name>.npy ('/' in names becomes '_')\n"
+    "  --iters N                iterations to run and time (default 1)\n"
+    "  --executor E             simple or dag (default: from NET's type)\n"
+    "  -t, --threads N          worker threads (default: NET's num_workers\n"
+    "                           or one per core)\n"
+    "  -q, --quiet              print nothing on success\n"
+    "  -h, --help               show this help\n"
+    "\n"
+    "Every external input of NET must be fed or produced by INIT.\n"
+    "Exit status: 0 success, 1 runtime failure, 2 usage error.\n";
+
+enum {
+    OPT_NET = 1,
+    OPT_INIT,
+    OPT_INPUT,
+    OPT_OUTPUT,
+    OPT_OUTPUT_DIR,
+    OPT_ITERS,
+    OPT_EXECUTOR,
+    OPT_THREADS,
+    OPT_QUIET,
+    OPT_HELP
+};
+
+static const struct ct__cli_opt opts[] = {
+    {"net", 'n', true, OPT_NET},
+    {"init", 0, true, OPT_INIT},
+    {"input", 'i', true, OPT_INPUT},
+    {"output", 'o', true, OPT_OUTPUT},
+    {"output-dir", 0, true, OPT_OUTPUT_DIR},
+    {"iters", 0, true, OPT_ITERS},
+    {"executor", 0, true, OPT_EXECUTOR},
+    {"threads", 't', true, OPT_THREADS},
+    {"quiet", 'q', false, OPT_QUIET},
+    {"help", 'h', false, OPT_HELP},
+    {NULL, 0, false, 0},
+};
+
+/* BLOB=FILE pair; blob owns the split copy. */
+struct assign {
+    char *blob;
+    const char *file;
+};
+
+struct run_args {
+    const char *net, *init, *output_dir;
+    struct assign *inputs, *outputs;
+    size_t n_inputs, n_outputs;
+    long long iters, threads;
+    int executor; /* CT_NET_EXECUTOR_FROM_DEF or enum ct_executor */
+    bool quiet;
+};
+
+/* Everything the command creates, released in one place. */
+struct run_state {
+    ct_engine_t *eng;
+    ct_workspace_t *ws;
+    ct_netdef_t *def, *init_def;
+    ct_net_t *net;
+    double init_ns;
+    double mean_ns, min_ns, max_ns;
+    ct_status_t st;
+};
+
+static void args_free(struct run_args *a)
+{
+    size_t i;
+
+    for (i = 0; i < a->n_inputs; i++)
+        free(a->inputs[i].blob);
+    for (i = 0; i < a->n_outputs; i++)
+        free(a->outputs[i].blob);
+    free(a->inputs);
+    free(a->outputs);
+}
+
+/* Returns CT_CLI_EXIT_OK to go on, -1 after --help, or the exit code of a
+ * usage error. */
+static int parse_args(int argc, char **argv, struct run_args *a)
+{
+    struct ct__cli_parser p;
+    const char *val;
+    size_t i;
+    int id;
+
+    memset(a, 0, sizeof(*a));
+    a->iters = 1;
+    a->executor = CT_NET_EXECUTOR_FROM_DEF;
+    /* Each option takes at least one argv slot: argc bounds the lists. */
+    a->inputs = calloc((size_t)argc, sizeof(*a->inputs));
+    a->outputs = calloc((size_t)argc, sizeof(*a->outputs));
+    if (a->inputs == NULL || a->outputs == NULL) {
+        ct__cli_error("out of memory");
+        return CT_CLI_EXIT_FAIL;
+    }
+    ct__cli_parser_init(&p, argc, argv, "run", synopsis, opts);
+    while ((id = ct__cli_next(&p, &val)) != CT_CLI_END) {
+        struct assign *as;
+        switch (id) {
+        case CT_CLI_BAD:
+            return CT_CLI_EXIT_USAGE;
+        case OPT_HELP:
+            fputs(help, stdout);
+            return -1;
+        case OPT_NET:
+            a->net = val;
+            break;
+        case OPT_INIT:
+            a->init = val;
+            break;
+        case OPT_OUTPUT_DIR:
+            a->output_dir = val;
+            break;
+        case OPT_QUIET:
+            a->quiet = true;
+            break;
+        case OPT_INPUT:
+        case OPT_OUTPUT:
+            as = id == OPT_INPUT ? &a->inputs[a->n_inputs]
+                                 : &a->outputs[a->n_outputs];
+            if (!ct__cli_split_assign(&p,
+                                      id == OPT_INPUT ? "--input" : "--output",
+                                      val, &as->blob, &as->file))
+                return CT_CLI_EXIT_USAGE;
+            if (id == OPT_INPUT) {
+                for (i = 0; i < a->n_inputs; i++)
+                    if (strcmp(a->inputs[i].blob, as->blob) == 0) {
+                        free(as->blob);
+                        return ct__cli_usage_error(
+                            &p, "--input: blob '%s' is fed twice",
+                            a->inputs[i].blob);
+                    }
+                a->n_inputs++;
+            } else {
+                a->n_outputs++;
+            }
+            break;
+        case OPT_ITERS:
+            if (!ct__cli_parse_int(&p, "--iters", val, 1, 1000000000,
+                                   &a->iters))
+                return CT_CLI_EXIT_USAGE;
+            break;
+        case OPT_THREADS:
+            if (!ct__cli_parse_int(&p, "--threads", val, 1, 4096, &a->threads))
+                return CT_CLI_EXIT_USAGE;
+            break;
+        case OPT_EXECUTOR:
+            if (strcmp(val, "simple") == 0)
+                a->executor = CT_EXECUTOR_SIMPLE;
+            else if (strcmp(val, "dag") == 0)
+                a->executor = CT_EXECUTOR_DAG;
+            else
+                return ct__cli_usage_error(
+                    &p, "--executor wants simple or dag, got '%s'", val);
+            break;
+        case CT_CLI_POSITIONAL:
+            return ct__cli_usage_error(&p, "unexpected argument '%s'", val);
+        default:
+            break;
+        }
+    }
+    if (a->net == NULL)
+        return ct__cli_usage_error(&p, "--net NET is required");
+    return CT_CLI_EXIT_OK;
+}
+
+/* Feeds every --input; the tensor is owned by its blob once reset. */
+static int feed_inputs(struct run_state *s, const struct run_args *a)
+{
+    size_t i;
+
+    for (i = 0; i < a->n_inputs; i++) {
+        ct_tensor_t *t = NULL;
+        ct_blob_t *b = NULL;
+        int rc = ct_npy_read_file(s->eng, a->inputs[i].file, &t, &s->st);
+        if (rc == CT_OK)
+            rc = ct_workspace_create_blob(s->ws, a->inputs[i].blob, &b, &s->st);
+        if (rc != CT_OK) {
+            ct_tensor_free(t);
+            ct_status_prefix(&s->st, "--input %s: ", a->inputs[i].blob);
+            return rc;
+        }
+        ct_blob_reset(b, &ct_blob_type_tensor, t);
+    }
+    return CT_OK;
+}
+
+/* External inputs that neither INIT nor --input provided. */
+static int check_external_inputs(struct run_state *s, bool have_init)
+{
+    char list[160];
+    size_t i, n_missing = 0, off = 0;
+
+    list[0] = '\0';
+    for (i = 0; i < s->def->n_external_input; i++) {
+        const char *name = s->def->external_input[i];
+        if (ct_workspace_has_blob(s->ws, name))
+            continue;
+        if (n_missing < 6 && off < sizeof(list)) {
+            int k = snprintf(list + off, sizeof(list) - off, "%s%s",
+                             n_missing ? ", " : "", name);
+            off += k > 0 ? (size_t)k : 0;
+        }
+        n_missing++;
+    }
+    if (n_missing == 0)
+        return CT_OK;
+    return ct_status_setf(&s->st, CT_ENOTFOUND,
+                          "net \"%s\" has %zu external input%s not fed "
+                          "with --input%s: %s%s",
+                          s->def->name != NULL ? s->def->name : "", n_missing,
+                          n_missing == 1 ? "" : "s",
+                          have_init ? " nor produced by --init" : "", list,
+                          n_missing > 6 ? ", ..." : "");
+}
+
+static int compile_net(struct run_state *s, const struct run_args *a)
+{
+    struct ct_net_config cfg;
+    const char **extra = NULL;
+    size_t i;
+    int rc;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.executor = a->executor;
+    cfg.num_workers = (int)a->threads;
+    if (a->n_inputs > 0) {
+        extra = calloc(a->n_inputs, sizeof(*extra));
+        if (extra == NULL)
+            return ct_status_setf(&s->st, CT_ENOMEM, "out of memory");
+        for (i = 0; i < a->n_inputs; i++)
+            extra[i] = a->inputs[i].blob;
+        cfg.extra_inputs = extra;
+        cfg.n_extra_inputs = a->n_inputs;
+    }
+    rc = ct_net_new(s->ws, s->def, &cfg, &s->net, &s->st);
+    free(extra);
+    if (rc != CT_OK)
+        return rc;
+    for (i = 0; i < a->n_outputs; i++)
+        if (!ct_workspace_has_blob(s->ws, a->outputs[i].blob))
+            return ct_status_setf(&s->st, CT_ENOTFOUND,
+                                  "--output %s: no blob named \"%s\" in the "
+                                  "workspace",
+                                  a->outputs[i].blob, a->outputs[i].blob);
+    return CT_OK;
+}
+
+static int run_iterations(struct run_state *s, long long iters)
+{
+    double total = 0;
+    long long i;
+
+    for (i = 0; i < iters; i++) {
+        uint64_t t0 = ct__cli_now_ns();
+        int rc = ct_net_run(s->net, &s->st);
+        double dt = (double)(ct__cli_now_ns() - t0);
+        if (rc != CT_OK) {
+            if (iters > 1)
+                ct_status_prefix(&s->st, "iteration %lld: ", i + 1);
+            return rc;
+        }
+        total += dt;
+        if (i == 0 || dt < s->min_ns)
+            s->min_ns = dt;
+        if (i == 0 || dt > s->max_ns)
+            s->max_ns = dt;
+    }
+    s->mean_ns = total / (double)iters;
+    return CT_OK;
+}
+
+/* The tensor in blob `name`, or NULL with st set. */
+static const ct_tensor_t *output_tensor(struct run_state *s, const char *name)
+{
+    ct_blob_t *b = ct_workspace_get_blob(s->ws, name);
+    const ct_tensor_t *t;
+
+    if (b == NULL) {
+        ct_status_setf(&s->st, CT_ENOTFOUND,
+                       "no blob named \"%s\" in the workspace", name);
+        return NULL;
+    }
+    t = ct_blob_get_tensor(b);
+    if (t == NULL) {
+        const ct_blob_type_t *ty = ct_blob_type(b);
+        ct_status_setf(&s->st, CT_ETYPE, "blob \"%s\" %s", name,
+                       ty == NULL ? "is empty (the net never wrote it)"
+                                  : "does not hold a tensor");
+        return NULL;
+    }
+    return t;
+}
+
+static int write_outputs(struct run_state *s, const struct run_args *a)
+{
+    char *path = NULL;
+    size_t i, cap = 0;
+    int rc = CT_OK;
+
+    for (i = 0; i < a->n_outputs; i++) {
+        const ct_tensor_t *t = output_tensor(s, a->outputs[i].blob);
+        if (t == NULL)
+            return s->st.code;
+        rc = ct_npy_write_file(t, a->outputs[i].file, &s->st);
+        if (rc != CT_OK)
+            return rc;
+    }
+    if (a->output_dir == NULL)
+        return CT_OK;
+    if (mkdir(a->output_dir, 0755) != 0 && errno != EEXIST)
+        return ct_status_setf(&s->st, CT_EIO, "--output-dir %s: %s",
+                              a->output_dir, strerror(errno));
+    for (i = 0; i < s->def->n_external_output; i++) {
+        const char *name = s->def->external_output[i];
+        const ct_tensor_t *t = output_tensor(s, name);
+        size_t need = strlen(a->output_dir) + strlen(name) + 6, k, base;
+        if (t == NULL) {
+            rc = s->st.code;
+            break;
+        }
+        if (need > cap) {
+            char *np = realloc(path, need);
+            if (np == NULL) {
+                rc = ct_status_setf(&s->st, CT_ENOMEM, "out of memory");
+                break;
+            }
+            path = np;
+            cap = need;
+        }
+        snprintf(path, cap, "%s/", a->output_dir);
+        base = strlen(path);
+        for (k = 0; name[k] != '\0'; k++)
+            path[base + k] = name[k] == '/' ? '_' : name[k];
+        strcpy(path + base + k, ".npy");
+        rc = ct_npy_write_file(t, path, &s->st);
+        if (rc != CT_OK)
+            break;
+    }
+    free(path);
+    return rc;
+}
+
+static void print_tensor_line(struct run_state *s, const char *label,
+                              const char *name, const char *file)
+{
+    ct_blob_t *b = ct_workspace_get_blob(s->ws, name);
+    const ct_tensor_t *t = b != NULL ? ct_blob_get_tensor(b) : NULL;
+    char shape[160];
+
+    printf("  %-12s %s", label, name);
+    if (t == NULL) {
+        printf(" (%s)", b == NULL ? "missing" : "no tensor");
+    } else {
+        printf(" %s %s ", ct_dtype_name(ct_tensor_dtype(t)),
+               ct_tensor_shape_str(t, shape, sizeof(shape)));
+        ct__cli_print_values(stdout, t, 6);
+    }
+    if (file != NULL)
+        printf(" %s %s", label[0] == 'i' ? "<-" : "->", file);
+    putchar('\n');
+}
+
+static bool is_listed(const struct assign *as, size_t n, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (strcmp(as[i].blob, name) == 0)
+            return true;
+    return false;
+}
+
+static void print_summary(struct run_state *s, const struct run_args *a)
+{
+    const struct ct_engine_config *ecfg = ct_engine_get_config(s->eng);
+    enum ct_executor ex = ct_net_executor(s->net);
+    int workers = ct_net_num_workers(s->net);
+    char d0[32], d1[32], d2[32];
+    size_t i;
+
+    printf("net \"%s\": %d ops, %d chain%s\n", ct_net_name(s->net),
+           ct_net_n_ops(s->net), ct_net_n_chains(s->net),
+           ct_net_n_chains(s->net) == 1 ? "" : "s");
+    if (ex == CT_EXECUTOR_SIMPLE)
+        printf("  %-12s simple: ops in order on the calling thread "
+               "(engine: %d thread%s)\n",
+               "executor", ecfg->n_threads, ecfg->n_threads == 1 ? "" : "s");
+    else
+        printf("  %-12s %s, %d worker%s (engine: %d thread%s)\n", "executor",
+               ct_executor_name(ex), workers, workers == 1 ? "" : "s",
+               ecfg->n_threads, ecfg->n_threads == 1 ? "" : "s");
+    if (s->init_def != NULL)
+        printf("  %-12s \"%s\": %zu ops, %s\n", "init",
+               s->init_def->name != NULL ? s->init_def->name : "",
+               s->init_def->n_op,
+               ct__cli_fmt_duration(s->init_ns, d0, sizeof(d0)));
+    for (i = 0; i < a->n_inputs; i++)
+        print_tensor_line(s, "input", a->inputs[i].blob, a->inputs[i].file);
+    printf("  %-12s %lld\n", "iterations", a->iters);
+    printf("  %-12s mean %s, min %s, max %s\n", "time/iter",
+           ct__cli_fmt_duration(s->mean_ns, d0, sizeof(d0)),
+           ct__cli_fmt_duration(s->min_ns, d1, sizeof(d1)),
+           ct__cli_fmt_duration(s->max_ns, d2, sizeof(d2)));
+    for (i = 0; i < s->def->n_external_output; i++) {
+        const char *name = s->def->external_output[i];
+        if (!is_listed(a->outputs, a->n_outputs, name))
+            print_tensor_line(s, "output", name, NULL);
+    }
+    for (i = 0; i < a->n_outputs; i++)
+        print_tensor_line(s, "output", a->outputs[i].blob, a->outputs[i].file);
+    if (a->output_dir != NULL)
+        printf("  %-12s %zu external output%s written to %s/\n", "saved",
+               s->def->n_external_output,
+               s->def->n_external_output == 1 ? "" : "s", a->output_dir);
+}
+
+static int run(struct run_state *s, const struct run_args *a)
+{
+    struct ct_engine_config ecfg;
+    int rc;
+
+    rc = ct__cli_read_netdef(a->net, &s->def, NULL, NULL, &s->st);
+    if (rc == CT_OK && a->init != NULL)
+        rc = ct__cli_read_netdef(a->init, &s->init_def, NULL, NULL, &s->st);
+    if (rc != CT_OK)
+        return rc;
+    ct_engine_config_init(&ecfg);
+    if (a->threads > 0)
+        ecfg.n_threads = (int)a->threads;
+    rc = ct_engine_new(&ecfg, &s->eng, &s->st);
+    if (rc == CT_OK)
+        rc = ct_workspace_new(s->eng, NULL, &s->ws, &s->st);
+    if (rc != CT_OK)
+        return rc;
+    if (s->init_def != NULL) {
+        uint64_t t0 = ct__cli_now_ns();
+        rc = ct_workspace_run_net_once(s->ws, s->init_def, &s->st);
+        s->init_ns = (double)(ct__cli_now_ns() - t0);
+        if (rc != CT_OK) {
+            ct_status_prefix(&s->st, "--init %s: ", a->init);
+            return rc;
+        }
+    }
+    rc = feed_inputs(s, a);
+    if (rc == CT_OK)
+        rc = check_external_inputs(s, a->init != NULL);
+    if (rc == CT_OK) {
+        rc = compile_net(s, a);
+        if (rc != CT_OK && s->net == NULL)
+            ct_status_prefix(&s->st, "--net %s: ", a->net);
+    }
+    if (rc == CT_OK)
+        rc = run_iterations(s, a->iters);
+    if (rc == CT_OK)
+        rc = write_outputs(s, a);
+    if (rc == CT_OK && !a->quiet)
+        print_summary(s, a);
+    return rc;
+}
+
+int ct__cli_cmd_run(int argc, char **argv)
+{
+    struct run_args a;
+    struct run_state s;
+    int rc;
+
+    rc = parse_args(argc, argv, &a);
+    if (rc != CT_CLI_EXIT_OK) {
+        args_free(&a);
+        return rc < 0 ? CT_CLI_EXIT_OK : rc;
+    }
+    memset(&s, 0, sizeof(s));
+    ct_status_clear(&s.st);
+    rc = run(&s, &a);
+    if (rc != CT_OK)
+        ct__cli_status_error(&s.st, rc, NULL);
+    ct_net_free(s.net);
+    ct_workspace_free(s.ws);
+    ct_engine_free(s.eng);
+    ct_netdef_free(s.init_def);
+    ct_netdef_free(s.def);
+    args_free(&a);
+    return rc == CT_OK ? CT_CLI_EXIT_OK : CT_CLI_EXIT_FAIL;
+}
