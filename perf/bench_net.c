@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench_util.h"
+#include "perf_util.h"
 #include "cortado/cortado.h"
 #include "engine/net_impl.h"
 #include "engine/op_internal.h"

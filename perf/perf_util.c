@@ -1,11 +1,11 @@
-/* cortado benchmarks: shared helpers (see bench_util.h). */
+/* cortado benchmarks: shared helpers (see perf_util.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_util.h"
+#include "perf_util.h"
 
 volatile double bench_sink;
 

@@ -1,6 +1,6 @@
 /* cortado benchmarks: shared command line, timing and reporting. */
-#ifndef CT_PERF_BENCH_UTIL_H
-#define CT_PERF_BENCH_UTIL_H
+#ifndef CT_PERF_PERF_UTIL_H
+#define CT_PERF_PERF_UTIL_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -26,4 +26,4 @@ void bench_print_env(const struct bench_opts *o);
 /* Keeps values alive so the compiler cannot drop the work. */
 extern volatile double bench_sink;
 
-#endif /* CT_PERF_BENCH_UTIL_H */
+#endif /* CT_PERF_PERF_UTIL_H */
