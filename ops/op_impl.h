@@ -147,7 +147,13 @@ size_t ct__op_schema_list(const struct ct_op_schema *const **out);
  * (CT_ENOTFOUND), arity and in-place checks (CT_ESCHEMA), duplicate and
  * typed argument checks (CT_EARG), input binding (CT_ENOTFOUND
  * "Encountered a non-existing input blob: X"), output creation, init_cb.
- * Messages are prefixed `op <idx> "<name>" (<Type>): ` by the caller. */
+ * Messages are prefixed `op <idx> "<name>" (<Type>): ` by the caller.
+ * When init_cb fails, fini_cb (if set) still runs on the partially filled
+ * (zero-initialised) state, so init_cb may simply return its error and
+ * fini_cb must accept fields init_cb never reached. Output blobs created
+ * before a failure stay in the workspace, as in Caffe2. Engine-side
+ * extras (ct__args_check, ct__op_create_ex, ct__op_run) are in
+ * engine/op_internal.h. */
 int ct__op_create(ct_workspace_t *ws, const Caffe2__OperatorDef *def,
                   int idx, ct_op_t **out, ct_status_t *st);
 void ct__op_destroy(ct_op_t *op);

@@ -23,8 +23,8 @@ extern "C" {
 
 /* Executors. Every Caffe2 net type string maps to one of these. */
 enum ct_executor {
-    CT_EXECUTOR_SIMPLE = 0, /* ops in order on the calling thread */
-    CT_EXECUTOR_DAG = 1,    /* chains as tasks on the engine's pool */
+    CT_EXECUTOR_SIMPLE = 1, /* ops in order on the calling thread */
+    CT_EXECUTOR_DAG = 2,    /* chains as tasks on the engine's pool */
     CT_EXECUTOR_COUNT
 };
 
@@ -38,18 +38,24 @@ CT_API const char *ct_executor_name(enum ct_executor e);
 
 /* Compile-time options; zero-initialise. */
 struct ct_net_config {
-    /* Executor override; -1 (or CT_NET_EXECUTOR_FROM_DEF) uses the
-     * NetDef's type. */
+    /* Executor override: CT_NET_EXECUTOR_FROM_DEF (0, so a zeroed
+     * config keeps the NetDef's type) or an enum ct_executor value.
+     * Other values: CT_EINVAL. */
     int executor;
     /* Worker count override; 0 = NetDef num_workers, its "num_workers"
-     * argument, or the engine default. */
+     * argument, or the engine default. The first source that is set and
+     * non-zero wins, in that order (Caffe2 reads only the field; DESIGN
+     * §4 also reads the argument, which must use `i`, else CT_EARG). A
+     * negative value or one above 4096 from any source is CT_EINVAL
+     * naming the source and value; nothing is clamped. The resolved
+     * count is at least 1 (ct_net_num_workers). */
     int num_workers;
     /* Blob names the caller will feed that count as declared external
      * inputs (for nets that read inputs they do not declare). */
     const char *const *extra_inputs;
     size_t n_extra_inputs;
 };
-#define CT_NET_EXECUTOR_FROM_DEF (-1)
+#define CT_NET_EXECUTOR_FROM_DEF 0
 
 /* Compiles def against ws. def is copied; the caller keeps ownership of
  * it. Every external input must already exist in ws; outputs are created
@@ -60,10 +66,15 @@ struct ct_net_config {
 CT_API int ct_net_new(ct_workspace_t *ws, const ct_netdef_t *def,
                       const struct ct_net_config *cfg, ct_net_t **out,
                       ct_status_t *st);
+/* Frees the net (its ops and graph; not the blobs, which belong to the
+ * workspace). Must not race a run of the net (asserted). NULL allowed. */
 CT_API void ct_net_free(ct_net_t *net);
 
 /* Runs the net once. On failure st reads
- * `node <i> "<name>" (<Type>): <message>` and st->node is i. */
+ * `node <i> "<name>" (<Type>): <message>`, st->node is i and st->op the
+ * type; ops not started when the failure was seen are skipped. A second
+ * concurrent run of the same net returns CT_EBUSY at once and does not
+ * disturb the first. Different nets may run concurrently. */
 CT_API int ct_net_run(ct_net_t *net, ct_status_t *st);
 
 CT_API const char *ct_net_name(const ct_net_t *net);
