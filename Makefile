@@ -13,7 +13,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
 # Every Debian package the build, the tests and the examples need.
-DEB_PACKAGES := cmake make gcc clang pkg-config python3 python3-numpy \
+DEB_PACKAGES := cmake make gcc clang clang-format pkg-config python3 python3-numpy \
 	libhwloc-dev libprotobuf-c-dev protobuf-c-compiler libjemalloc-dev \
 	libcmocka-dev libopenblas-serial-dev
 

@@ -44,9 +44,18 @@ int ct__blob_set_name(ct_blob_t *b, const char *new_name)
     return CT_OK;
 }
 
-const ct_blob_type_t *ct_blob_type(const ct_blob_t *b) { return b->type; }
-const char *ct_blob_name(const ct_blob_t *b) { return b->name; }
-bool ct_blob_is_empty(const ct_blob_t *b) { return b->type == NULL; }
+const ct_blob_type_t *ct_blob_type(const ct_blob_t *b)
+{
+    return b->type;
+}
+const char *ct_blob_name(const ct_blob_t *b)
+{
+    return b->name;
+}
+bool ct_blob_is_empty(const ct_blob_t *b)
+{
+    return b->type == NULL;
+}
 
 void *ct_blob_get(const ct_blob_t *b, const ct_blob_type_t *type)
 {

@@ -5,9 +5,9 @@
 #include "cortado/blob.h"
 
 struct ct_blob_s {
-    char *name;                  /* owned */
-    const ct_blob_type_t *type;  /* NULL when empty */
-    void *obj;                   /* owned; destroyed by type->destroy_cb */
+    char *name;                 /* owned */
+    const ct_blob_type_t *type; /* NULL when empty */
+    void *obj;                  /* owned; destroyed by type->destroy_cb */
 };
 
 /* Allocates an empty blob named `name` (copied). NULL on OOM. */

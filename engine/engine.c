@@ -91,8 +91,8 @@ void ct_engine_free(ct_engine_t *eng)
 {
     if (eng == NULL)
         return;
-    CT_ASSERT(atomic_load_explicit(&eng->n_workspaces,
-                                   memory_order_relaxed) == 0,
+    CT_ASSERT(atomic_load_explicit(&eng->n_workspaces, memory_order_relaxed) ==
+                  0,
               "ct_engine_free: %d workspaces still alive",
               atomic_load_explicit(&eng->n_workspaces, memory_order_relaxed));
     ct__free(eng->topology);
@@ -141,9 +141,9 @@ int ct__engine_alloc(ct_engine_t *eng, size_t nbytes, const char *what,
                 what ? what : "allocation", nbytes, (unsigned long long)cur,
                 (unsigned long long)eng->cfg.mem_budget_bytes);
         next = cur + nbytes;
-    } while (!atomic_compare_exchange_weak_explicit(
-        &eng->mem_in_use, &cur, next, memory_order_relaxed,
-        memory_order_relaxed));
+    } while (!atomic_compare_exchange_weak_explicit(&eng->mem_in_use, &cur,
+                                                    next, memory_order_relaxed,
+                                                    memory_order_relaxed));
 
     p = ct__aligned_alloc(nbytes);
     if (p == NULL) {
@@ -154,10 +154,9 @@ int ct__engine_alloc(ct_engine_t *eng, size_t nbytes, const char *what,
     }
     /* relaxed: the peak is a statistic. */
     peak = atomic_load_explicit(&eng->mem_peak, memory_order_relaxed);
-    while (next > peak &&
-           !atomic_compare_exchange_weak_explicit(&eng->mem_peak, &peak, next,
-                                                  memory_order_relaxed,
-                                                  memory_order_relaxed))
+    while (next > peak && !atomic_compare_exchange_weak_explicit(
+                              &eng->mem_peak, &peak, next, memory_order_relaxed,
+                              memory_order_relaxed))
         ;
     *out = p;
     return CT_OK;

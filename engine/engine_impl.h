@@ -14,8 +14,8 @@ struct ct_engine_s {
      * race with a concurrent free and see a slightly stale figure, which
      * only makes the check conservative for an instant. */
     _Atomic uint64_t mem_in_use;
-    _Atomic uint64_t mem_peak; /* atomic, relaxed: statistics only */
-    _Atomic int n_workspaces;  /* atomic, relaxed: asserted at free */
+    _Atomic uint64_t mem_peak;   /* atomic, relaxed: statistics only */
+    _Atomic int n_workspaces;    /* atomic, relaxed: asserted at free */
     _Atomic int notices_printed; /* bit set of one-time notices */
 };
 

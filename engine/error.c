@@ -13,8 +13,8 @@
 const char *ct_strerror(int code)
 {
     switch (code) {
-#define CT__ERR_TEXT(name, value, text)                                       \
-    case value:                                                               \
+#define CT__ERR_TEXT(name, value, text)                                        \
+    case value:                                                                \
         return text;
         CT_ERROR_LIST(CT__ERR_TEXT)
 #undef CT__ERR_TEXT
@@ -25,8 +25,8 @@ const char *ct_strerror(int code)
 const char *ct_err_name(int code)
 {
     switch (code) {
-#define CT__ERR_NAME(name, value, text)                                       \
-    case value:                                                               \
+#define CT__ERR_NAME(name, value, text)                                        \
+    case value:                                                                \
         return #name;
         CT_ERROR_LIST(CT__ERR_NAME)
 #undef CT__ERR_NAME

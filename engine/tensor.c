@@ -90,8 +90,7 @@ int ct_dtype_parse(const char *name, ct_dtype_t *out)
     return CT_EINVAL;
 }
 
-const char *ct_dims_str(int ndim, const int64_t *dims, char *buf,
-                        size_t size)
+const char *ct_dims_str(int ndim, const int64_t *dims, char *buf, size_t size)
 {
     size_t off = 0;
     int i, n;
@@ -118,19 +117,18 @@ const char *ct_tensor_shape_str(const ct_tensor_t *t, char *buf, size_t size)
     return ct_dims_str(t->ndim, t->dims, buf, size);
 }
 
-int ct_dims_numel(int ndim, const int64_t *dims, int64_t *out,
-                  ct_status_t *st)
+int ct_dims_numel(int ndim, const int64_t *dims, int64_t *out, ct_status_t *st)
 {
     int64_t n = 1;
     int i;
 
     if (ndim < 0 || ndim > CT_MAX_DIMS)
-        return ct_status_setf(st, CT_ESHAPE,
-                              "rank %d outside [0, %d]", ndim, CT_MAX_DIMS);
+        return ct_status_setf(st, CT_ESHAPE, "rank %d outside [0, %d]", ndim,
+                              CT_MAX_DIMS);
     for (i = 0; i < ndim; i++) {
         if (dims[i] < 0)
-            return ct_status_setf(st, CT_ESHAPE, "dim %d is negative (%lld)",
-                                  i, (long long)dims[i]);
+            return ct_status_setf(st, CT_ESHAPE, "dim %d is negative (%lld)", i,
+                                  (long long)dims[i]);
     }
     for (i = 0; i < ndim; i++) {
         if (dims[i] != 0 && n > INT64_MAX / dims[i]) {
@@ -231,8 +229,7 @@ int ct_tensor_new(ct_engine_t *eng, ct_tensor_t **out, ct_status_t *st)
 }
 
 int ct_tensor_new_shape(ct_engine_t *eng, ct_dtype_t dt, int ndim,
-                        const int64_t *dims, ct_tensor_t **out,
-                        ct_status_t *st)
+                        const int64_t *dims, ct_tensor_t **out, ct_status_t *st)
 {
     ct_tensor_t *t;
     int rc = ct_tensor_new(eng, &t, st);
@@ -257,10 +254,22 @@ void ct_tensor_free(ct_tensor_t *t)
     ct__free(t);
 }
 
-ct_dtype_t ct_tensor_dtype(const ct_tensor_t *t) { return t->dtype; }
-int ct_tensor_ndim(const ct_tensor_t *t) { return t->ndim; }
-const int64_t *ct_tensor_dims(const ct_tensor_t *t) { return t->dims; }
-int64_t ct_tensor_numel(const ct_tensor_t *t) { return t->numel; }
+ct_dtype_t ct_tensor_dtype(const ct_tensor_t *t)
+{
+    return t->dtype;
+}
+int ct_tensor_ndim(const ct_tensor_t *t)
+{
+    return t->ndim;
+}
+const int64_t *ct_tensor_dims(const ct_tensor_t *t)
+{
+    return t->dims;
+}
+int64_t ct_tensor_numel(const ct_tensor_t *t)
+{
+    return t->numel;
+}
 
 int64_t ct_tensor_dim(const ct_tensor_t *t, int i)
 {
@@ -287,8 +296,7 @@ int ct_tensor_storage_refs(const ct_tensor_t *t)
 {
     return t->storage == NULL
                ? 0
-               : atomic_load_explicit(&t->storage->refs,
-                                      memory_order_relaxed);
+               : atomic_load_explicit(&t->storage->refs, memory_order_relaxed);
 }
 
 int ct_tensor_resize(ct_tensor_t *t, ct_dtype_t dt, int ndim,
@@ -350,13 +358,12 @@ int ct_tensor_reshape(ct_tensor_t *t, int ndim, const int64_t *dims,
     if (rc != CT_OK)
         return rc;
     if (numel != t->numel)
-        return ct_status_setf(st, CT_ESHAPE,
-                              "cannot reshape %s (%lld elements) to %s "
-                              "(%lld elements)",
-                              ct_tensor_shape_str(t, a, sizeof(a)),
-                              (long long)t->numel,
-                              ct_dims_str(ndim, dims, b, sizeof(b)),
-                              (long long)numel);
+        return ct_status_setf(
+            st, CT_ESHAPE,
+            "cannot reshape %s (%lld elements) to %s "
+            "(%lld elements)",
+            ct_tensor_shape_str(t, a, sizeof(a)), (long long)t->numel,
+            ct_dims_str(ndim, dims, b, sizeof(b)), (long long)numel);
     t->ndim = ndim;
     if (ndim > 0)
         memcpy(t->dims, dims, (size_t)ndim * sizeof(int64_t));
@@ -386,8 +393,8 @@ static int storage_clone(const struct ct__storage *src, ct_engine_t *eng,
             if (b[i].data == NULL) {
                 storage_unref(s);
                 return ct_status_setf(st, CT_ENOMEM,
-                                      "%s: out of memory for string %lld",
-                                      what, (long long)i);
+                                      "%s: out of memory for string %lld", what,
+                                      (long long)i);
             }
             memcpy(b[i].data, a[i].data, a[i].len);
             b[i].len = a[i].len;
@@ -444,15 +451,14 @@ void ct_tensor_share(ct_tensor_t *dst, const ct_tensor_t *src)
     dst->numel = src->numel;
 }
 
-int ct_tensor_set_string(ct_tensor_t *t, int64_t i, const char *s,
-                         size_t len, ct_status_t *st)
+int ct_tensor_set_string(ct_tensor_t *t, int64_t i, const char *s, size_t len,
+                         ct_status_t *st)
 {
     ct_str_t *e;
     char *copy = NULL;
 
     if (t->dtype != CT_DTYPE_STRING)
-        return ct_status_setf(st, CT_ETYPE,
-                              "set_string on a %s tensor",
+        return ct_status_setf(st, CT_ETYPE, "set_string on a %s tensor",
                               ct_dtype_name(t->dtype));
     if (i < 0 || i >= t->numel)
         return ct_status_setf(st, CT_EINVAL,

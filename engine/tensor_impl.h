@@ -14,9 +14,9 @@ struct ct__storage {
     _Atomic int refs; /* atomic: acq_rel on drop so the freeing thread
                          sees every write made through other refs */
     ct_dtype_t dtype;
-    size_t nbytes;    /* charged to eng's budget */
+    size_t nbytes; /* charged to eng's budget */
     int64_t numel;
-    void *data;       /* 64-byte aligned; NULL when nbytes is 0 */
+    void *data; /* 64-byte aligned; NULL when nbytes is 0 */
     ct_engine_t *eng;
 };
 

@@ -75,8 +75,8 @@ enum ct_op_flags {
 };
 
 struct ct_op_schema {
-    const char *name; /* Caffe2 type string */
-    int min_inputs, max_inputs;   /* CT_INF for unbounded */
+    const char *name;           /* Caffe2 type string */
+    int min_inputs, max_inputs; /* CT_INF for unbounded */
     int min_outputs, max_outputs;
     /* Whether input `in` may have the same name as output `out`. NULL:
      * never. See ct__inplace_* below. */
@@ -102,7 +102,7 @@ struct ct_op_schema {
     /* Estimated work in flops (or bytes moved) for the given input shapes;
      * used for scheduling and --profile. NULL = numel of output 0. */
     double (*cost_cb)(const ct_op_t *op, const ct_shape_t *in);
-    unsigned flags; /* enum ct_op_flags */
+    unsigned flags;  /* enum ct_op_flags */
     const char *doc; /* one line */
 };
 
@@ -112,30 +112,30 @@ struct ct_op_s {
     const Caffe2__OperatorDef *def; /* borrowed from the net's NetDef copy */
     ct_engine_t *eng;
     ct_workspace_t *ws;
-    int idx;          /* position in the net */
+    int idx; /* position in the net */
     int n_in, n_out;
-    ct_blob_t **in;   /* bound at creation */
+    ct_blob_t **in; /* bound at creation */
     ct_blob_t **out;
-    int numa_node;    /* DeviceOption.numa_node_id, -1 when unset */
-    uint32_t seed;    /* DeviceOption.random_seed, or derived */
+    int numa_node; /* DeviceOption.numa_node_id, -1 when unset */
+    uint32_t seed; /* DeviceOption.random_seed, or derived */
     bool has_seed;
-    void *state;      /* schema->state_size bytes */
+    void *state; /* schema->state_size bytes */
 };
 
 /* Run-time context handed to a kernel. */
 struct ct_op_ctx_s {
     ct_op_t *op;
     ct_engine_t *eng;
-    int ith, nth;       /* worker index and count */
-    int numa_node;      /* NUMA node of the worker, -1 unknown */
+    int ith, nth;        /* worker index and count */
+    int numa_node;       /* NUMA node of the worker, -1 unknown */
     ct_status_t *status; /* this node's own status slot */
-    void *sched;        /* executor/pool handle for ct_parallel_for */
+    void *sched;         /* executor/pool handle for ct_parallel_for */
 };
 
 /* ---- in-place rules ---- */
 bool ct__inplace_any(int in, int out);
-bool ct__inplace_0_0(int in, int out);   /* only input 0 -> output 0 */
-bool ct__inplace_same(int in, int out);  /* input i -> output i */
+bool ct__inplace_0_0(int in, int out);  /* only input 0 -> output 0 */
+bool ct__inplace_same(int in, int out); /* input i -> output i */
 
 /* ---- registry (ops/registry.c, generated from ops/op_list.def) ---- */
 const struct ct_op_schema *ct__op_schema_find(const char *type);
@@ -154,8 +154,8 @@ size_t ct__op_schema_list(const struct ct_op_schema *const **out);
  * before a failure stay in the workspace, as in Caffe2. Engine-side
  * extras (ct__args_check, ct__op_create_ex, ct__op_run) are in
  * engine/op_internal.h. */
-int ct__op_create(ct_workspace_t *ws, const Caffe2__OperatorDef *def,
-                  int idx, ct_op_t **out, ct_status_t *st);
+int ct__op_create(ct_workspace_t *ws, const Caffe2__OperatorDef *def, int idx,
+                  ct_op_t **out, ct_status_t *st);
 void ct__op_destroy(ct_op_t *op);
 /* Runs op->schema->run_cb with a serial context (ith 0, nth 1). */
 int ct__op_run_serial(ct_op_t *op, ct_status_t *st);
@@ -167,12 +167,12 @@ bool ct__arg_has(const ct_op_t *op, const char *name);
 /* Scalar getters: absent -> *out = dflt; present without the field ->
  * CT_EARG "Argument <name> does not have the right field: expected <f>".
  * ct__arg_int32 also checks the value fits (CT_EARG "... out of range"). */
-int ct__arg_int(const ct_op_t *op, const char *name, int64_t dflt,
-                int64_t *out, ct_status_t *st);
+int ct__arg_int(const ct_op_t *op, const char *name, int64_t dflt, int64_t *out,
+                ct_status_t *st);
 int ct__arg_int32(const ct_op_t *op, const char *name, int32_t dflt,
                   int32_t *out, ct_status_t *st);
-int ct__arg_float(const ct_op_t *op, const char *name, float dflt,
-                  float *out, ct_status_t *st);
+int ct__arg_float(const ct_op_t *op, const char *name, float dflt, float *out,
+                  ct_status_t *st);
 /* *out borrowed from the def (NUL-terminated copy is not made; strings
  * in `s` may contain NULs, use *len). */
 int ct__arg_string(const ct_op_t *op, const char *name, const char *dflt,
@@ -183,8 +183,7 @@ int ct__arg_ints(const ct_op_t *op, const char *name, const int64_t **v,
 int ct__arg_floats(const ct_op_t *op, const char *name, const float **v,
                    size_t *n, ct_status_t *st);
 int ct__arg_strings(const ct_op_t *op, const char *name,
-                    const ProtobufCBinaryData **v, size_t *n,
-                    ct_status_t *st);
+                    const ProtobufCBinaryData **v, size_t *n, ct_status_t *st);
 
 /* ---- kernel helpers (engine/op.c) ---- */
 /* Input i as a tensor. CT_ETYPE `input <i> "<blob>" holds <Type>, not a

@@ -251,8 +251,7 @@ ct_tensor_t *tu_feed(ct_workspace_t *ws, const char *name, ct_dtype_t dt,
 
     assert_int_equal(ct_workspace_create_blob(ws, name, &b, &st), CT_OK);
     assert_int_equal(
-        ct_blob_get_mutable_tensor(b, ct_workspace_engine(ws), &t, &st),
-        CT_OK);
+        ct_blob_get_mutable_tensor(b, ct_workspace_engine(ws), &t, &st), CT_OK);
     if (ct_tensor_resize(t, dt, ndim, dims, &st) != CT_OK)
         fail_msg("tu_feed %s: %s", name, st.msg);
     if (data != NULL && ct_tensor_numel(t) > 0) {
@@ -261,8 +260,7 @@ ct_tensor_t *tu_feed(ct_workspace_t *ws, const char *name, ct_dtype_t dt,
             int64_t i;
             for (i = 0; i < ct_tensor_numel(t); i++)
                 assert_int_equal(
-                    ct_tensor_set_string(t, i, s[i], strlen(s[i]), &st),
-                    CT_OK);
+                    ct_tensor_set_string(t, i, s[i], strlen(s[i]), &st), CT_OK);
         } else {
             memcpy(ct_tensor_data(t), data, ct_tensor_nbytes(t));
         }
@@ -295,14 +293,13 @@ int tu_run_op(ct_workspace_t *ws, const Caffe2__OperatorDef *op,
     return ct_workspace_run_operator_once(ws, op, st);
 }
 
-void tu_assert_close_f32(const float *a, const float *b, size_t n,
-                         float rtol, float atol)
+void tu_assert_close_f32(const float *a, const float *b, size_t n, float rtol,
+                         float atol)
 {
     size_t i;
     for (i = 0; i < n; i++) {
         float d = fabsf(a[i] - b[i]);
-        if (!(d <= atol + rtol * fabsf(b[i])) &&
-            !(isnan(a[i]) && isnan(b[i])))
+        if (!(d <= atol + rtol * fabsf(b[i])) && !(isnan(a[i]) && isnan(b[i])))
             fail_msg("element %zu: got %.9g, want %.9g (|diff| %.3g)", i,
                      (double)a[i], (double)b[i], (double)d);
     }
@@ -401,8 +398,8 @@ static bool hooks_installed;
 
 static void install_hooks(void)
 {
-    static const struct ct_allocator a = {hook_malloc, hook_realloc,
-                                          hook_free,   hook_aligned,
+    static const struct ct_allocator a = {hook_malloc,       hook_realloc,
+                                          hook_free,         hook_aligned,
                                           hook_aligned_free, NULL};
     if (!hooks_installed) {
         ct_set_allocator(&a);

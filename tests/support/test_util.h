@@ -71,8 +71,8 @@ int tu_run_op(ct_workspace_t *ws, const Caffe2__OperatorDef *op,
 
 /* Asserts max |a-b| <= atol + rtol*|b| elementwise, printing the first
  * mismatch. */
-void tu_assert_close_f32(const float *a, const float *b, size_t n,
-                         float rtol, float atol);
+void tu_assert_close_f32(const float *a, const float *b, size_t n, float rtol,
+                         float atol);
 /* Asserts the status has `code` and its message contains `needle`. */
 void tu_assert_status(const ct_status_t *st, int rc, int code,
                       const char *needle);

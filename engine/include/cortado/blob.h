@@ -22,7 +22,7 @@ typedef struct ct_blob_s ct_blob_t;
 
 /* Describes a type a blob can hold. Instances are static and immutable. */
 typedef struct ct_blob_type {
-    const char *name;            /* e.g. "Tensor", "StatRegistry" */
+    const char *name;              /* e.g. "Tensor", "StatRegistry" */
     void (*destroy_cb)(void *obj); /* frees obj; never NULL */
 } ct_blob_type_t;
 
@@ -47,8 +47,7 @@ CT_API int ct_blob_get_mutable_tensor(ct_blob_t *b, ct_engine_t *eng,
                                       ct_tensor_t **out, ct_status_t *st);
 /* Destroys the content and stores obj of type `type` (takes ownership of
  * obj). type NULL with obj NULL empties the blob. */
-CT_API void ct_blob_reset(ct_blob_t *b, const ct_blob_type_t *type,
-                          void *obj);
+CT_API void ct_blob_reset(ct_blob_t *b, const ct_blob_type_t *type, void *obj);
 /* Removes the content without destroying it and returns it (ownership
  * passes to the caller); NULL when empty. */
 CT_API void *ct_blob_take(ct_blob_t *b);

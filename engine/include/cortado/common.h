@@ -52,13 +52,13 @@ CT_API const char *ct_version_string(void);
  * aborts. Used for contract violations only (NULL handles, broken
  * invariants), never for bad input. Always on: NDEBUG does not strip it. */
 CT_API CT_NORETURN void ct__assert_fail(const char *file, int line,
-                                        const char *cond, const char *fmt,
-                                        ...) CT_PRINTF(4, 5);
+                                        const char *cond, const char *fmt, ...)
+    CT_PRINTF(4, 5);
 
-#define CT_ASSERT(cond, ...)                                                  \
-    do {                                                                      \
-        if (CT_UNLIKELY(!(cond)))                                             \
-            ct__assert_fail(__FILE__, __LINE__, #cond, __VA_ARGS__);          \
+#define CT_ASSERT(cond, ...)                                                   \
+    do {                                                                       \
+        if (CT_UNLIKELY(!(cond)))                                              \
+            ct__assert_fail(__FILE__, __LINE__, #cond, __VA_ARGS__);           \
     } while (0)
 
 /* Constant rather than #ifdef, so debug-only checks stay compiled. */

@@ -51,8 +51,8 @@ CT_API void ct_engine_config_init(struct ct_engine_config *cfg);
 /* Creates an engine. cfg may be NULL for the defaults. On success *out is
  * owned by the caller (free with ct_engine_free). Errors: CT_ENOMEM,
  * CT_EINVAL (bad config field, named in st). */
-CT_API int ct_engine_new(const struct ct_engine_config *cfg,
-                         ct_engine_t **out, ct_status_t *st);
+CT_API int ct_engine_new(const struct ct_engine_config *cfg, ct_engine_t **out,
+                         ct_status_t *st);
 /* Frees the engine. Every workspace and net created on it must have been
  * freed first (asserted). NULL allowed. */
 CT_API void ct_engine_free(ct_engine_t *eng);
@@ -64,8 +64,8 @@ CT_API uint64_t ct_engine_mem_peak(const ct_engine_t *eng);
 /* The memory budget in bytes. */
 CT_API uint64_t ct_engine_mem_budget(const ct_engine_t *eng);
 /* The configuration the engine runs with (defaults resolved). */
-CT_API const struct ct_engine_config *ct_engine_get_config(
-    const ct_engine_t *eng);
+CT_API const struct ct_engine_config *
+ct_engine_get_config(const ct_engine_t *eng);
 
 /* Allocation hooks. Install before any other call (not thread-safe with
  * concurrent allocation). Tests use them for fault injection. Every

@@ -19,34 +19,34 @@ extern "C" {
 
 /* X(name, value, default text). The one list generates the enum,
  * ct_strerror() and ct_err_name(). Values are stable: never renumber. */
-#define CT_ERROR_LIST(X)                                                      \
-    X(CT_OK, 0, "success")                                                    \
-    X(CT_EINVAL, -1, "invalid argument")                                      \
-    X(CT_ENOMEM, -2, "out of memory")                                         \
-    X(CT_EPARSE, -3, "parse error")                                           \
-    X(CT_ESCHEMA, -4, "operator def did not pass schema checking")            \
-    X(CT_EARG, -5, "bad operator argument")                                   \
-    X(CT_ESHAPE, -6, "bad shape")                                             \
-    X(CT_ETYPE, -7, "type mismatch")                                          \
-    X(CT_ENOTFOUND, -8, "not found")                                          \
-    X(CT_EEXIST, -9, "already exists")                                        \
-    X(CT_ENOTSUP, -10, "not supported")                                       \
-    X(CT_EGRAPH, -11, "invalid net")                                          \
-    X(CT_EOVERFLOW, -12, "size overflow")                                     \
-    X(CT_EIO, -13, "I/O error")                                               \
-    X(CT_ECORRUPT, -14, "corrupt data")                                       \
-    X(CT_EPATH, -15, "path not allowed")                                      \
-    X(CT_EDURABILITY, -16, "committed, durability unknown")                   \
-    X(CT_EBUSY, -17, "busy")                                                  \
-    X(CT_ECANCELED, -18, "canceled")                                          \
-    X(CT_ESTATE, -19, "invalid state")                                        \
+#define CT_ERROR_LIST(X)                                                       \
+    X(CT_OK, 0, "success")                                                     \
+    X(CT_EINVAL, -1, "invalid argument")                                       \
+    X(CT_ENOMEM, -2, "out of memory")                                          \
+    X(CT_EPARSE, -3, "parse error")                                            \
+    X(CT_ESCHEMA, -4, "operator def did not pass schema checking")             \
+    X(CT_EARG, -5, "bad operator argument")                                    \
+    X(CT_ESHAPE, -6, "bad shape")                                              \
+    X(CT_ETYPE, -7, "type mismatch")                                           \
+    X(CT_ENOTFOUND, -8, "not found")                                           \
+    X(CT_EEXIST, -9, "already exists")                                         \
+    X(CT_ENOTSUP, -10, "not supported")                                        \
+    X(CT_EGRAPH, -11, "invalid net")                                           \
+    X(CT_EOVERFLOW, -12, "size overflow")                                      \
+    X(CT_EIO, -13, "I/O error")                                                \
+    X(CT_ECORRUPT, -14, "corrupt data")                                        \
+    X(CT_EPATH, -15, "path not allowed")                                       \
+    X(CT_EDURABILITY, -16, "committed, durability unknown")                    \
+    X(CT_EBUSY, -17, "busy")                                                   \
+    X(CT_ECANCELED, -18, "canceled")                                           \
+    X(CT_ESTATE, -19, "invalid state")                                         \
     X(CT_EINTERNAL, -20, "internal error")
 
 enum ct_error {
 #define CT__ERR_ENUM(name, value, text) name = value,
     CT_ERROR_LIST(CT__ERR_ENUM)
 #undef CT__ERR_ENUM
-    CT_ERROR_COUNT_ = 21 /* number of codes, for tables */
+        CT_ERROR_COUNT_ = 21 /* number of codes, for tables */
 };
 
 /* Size of the message buffer in a status, including the terminating NUL. */

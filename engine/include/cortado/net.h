@@ -96,8 +96,7 @@ CT_API int ct_net_n_chains(const ct_net_t *net);
 CT_API int ct_net_chain_ops(const ct_net_t *net, int c, const int **ops);
 /* Chains this chain waits for / that wait for it (unpruned op edges). */
 CT_API int ct_net_chain_parents(const ct_net_t *net, int c, const int **idx);
-CT_API int ct_net_chain_children(const ct_net_t *net, int c,
-                                 const int **idx);
+CT_API int ct_net_chain_children(const ct_net_t *net, int c, const int **idx);
 
 /* Writes the op graph summary as text (ops by type, chains) to a buffer
  * the caller frees with ct_free. */

@@ -63,8 +63,7 @@ CT_API bool ct_dtype_valid(int dt);
 /* Creates an empty tensor (dtype UNDEFINED, rank 1, dims {0}, no storage)
  * bound to engine eng for later allocations. Caller frees with
  * ct_tensor_free. Errors: CT_ENOMEM. */
-CT_API int ct_tensor_new(ct_engine_t *eng, ct_tensor_t **out,
-                         ct_status_t *st);
+CT_API int ct_tensor_new(ct_engine_t *eng, ct_tensor_t **out, ct_status_t *st);
 /* Creates a tensor of the given dtype and shape with zeroed storage
  * (strings empty). ndim 0 makes a scalar. Errors: CT_ESHAPE (negative dim,
  * rank > CT_MAX_DIMS), CT_EOVERFLOW, CT_ENOMEM (budget or malloc). */

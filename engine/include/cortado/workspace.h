@@ -70,9 +70,8 @@ CT_API int ct_workspace_create_blob(ct_workspace_t *ws, const char *name,
                                     ct_blob_t **out, ct_status_t *st);
 /* Creates in the local map even when a parent has the name (shadowing);
  * returns the existing local blob if any. */
-CT_API int ct_workspace_create_local_blob(ct_workspace_t *ws,
-                                          const char *name, ct_blob_t **out,
-                                          ct_status_t *st);
+CT_API int ct_workspace_create_local_blob(ct_workspace_t *ws, const char *name,
+                                          ct_blob_t **out, ct_status_t *st);
 /* Removes a local blob (never the parent's or a forward). CT_ENOTFOUND
  * when the name is not local. */
 CT_API int ct_workspace_remove_blob(ct_workspace_t *ws, const char *name,
@@ -121,8 +120,8 @@ CT_API int ct_workspace_delete_net(ct_workspace_t *ws, const char *name,
 CT_API int ct_workspace_run_net(ct_workspace_t *ws, const char *name,
                                 ct_status_t *st);
 /* Compiles def, runs it once, frees it. */
-CT_API int ct_workspace_run_net_once(ct_workspace_t *ws,
-                                     const ct_netdef_t *def, ct_status_t *st);
+CT_API int ct_workspace_run_net_once(ct_workspace_t *ws, const ct_netdef_t *def,
+                                     ct_status_t *st);
 /* Creates one op from def, runs it once, frees it. */
 CT_API int ct_workspace_run_operator_once(ct_workspace_t *ws,
                                           const ct_opdef_t *def,
