@@ -13,9 +13,9 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
 # Every Debian package the build, the tests and the examples need.
-DEB_PACKAGES := cmake make gcc clang clang-format pkg-config python3 python3-numpy \
+DEB_PACKAGES := cmake make gcc g++ clang clang-format pkg-config python3 python3-numpy \
 	libhwloc-dev libprotobuf-c-dev protobuf-c-compiler libjemalloc-dev \
-	libcmocka-dev libopenblas-serial-dev
+	libcmocka-dev libopenblas-serial-dev libtbb-dev
 
 .PHONY: all deps build test run asan clean format format-check
 

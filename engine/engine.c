@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "cortado/engine.h"
+#include "cortado/stats.h"
+#include "scheduler/sched.h"
 #include "engine/alloc.h"
 #include "engine/engine_impl.h"
 
@@ -73,14 +75,26 @@ int ct_engine_new(const struct ct_engine_config *cfg, ct_engine_t **out,
             goto fail_topology;
         c.topology = eng->topology;
     }
+    if (ct_stat_registry_new(&eng->stats, NULL) != CT_OK)
+        goto fail_stats;
     eng->cfg = c;
     atomic_init(&eng->mem_in_use, 0);
     atomic_init(&eng->mem_peak, 0);
     atomic_init(&eng->n_workspaces, 0);
     atomic_init(&eng->notices_printed, 0);
+    if (ct__obs_engine_new(&eng->obs) != CT_OK)
+        goto fail_observers;
+    if (ct__engine_sched_init(eng) != CT_OK)
+        goto fail_sched;
     *out = eng;
     return CT_OK;
 
+fail_sched:
+    ct__obs_engine_free(eng->obs);
+fail_observers:
+    ct_stat_registry_free(eng->stats);
+fail_stats:
+    ct__free(eng->topology);
 fail_topology:
     ct__free(eng);
 fail_engine:
@@ -95,6 +109,11 @@ void ct_engine_free(ct_engine_t *eng)
                   0,
               "ct_engine_free: %d workspaces still alive",
               atomic_load_explicit(&eng->n_workspaces, memory_order_relaxed));
+    /* The pool goes first: its workers may still be parked, and nothing
+     * may run after the services they could touch are gone. */
+    ct__engine_sched_free(eng);
+    ct__obs_engine_free(eng->obs);
+    ct_stat_registry_free(eng->stats);
     ct__free(eng->topology);
     ct__free(eng);
 }

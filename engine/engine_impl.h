@@ -7,6 +7,9 @@
 
 #include "cortado/engine.h"
 
+struct ct__obs_engine;
+struct ct__sched_state;
+
 struct ct_engine_s {
     struct ct_engine_config cfg; /* defaults resolved; immutable */
     char *topology;              /* owned copy of cfg.topology */
@@ -17,7 +20,18 @@ struct ct_engine_s {
     _Atomic uint64_t mem_peak;   /* atomic, relaxed: statistics only */
     _Atomic int n_workspaces;    /* atomic, relaxed: asserted at free */
     _Atomic int notices_printed; /* bit set of one-time notices */
+    /* Observer creators, file claims and net ids (observers/creator.c). */
+    struct ct__obs_engine *obs;
+    /* The global stat registry (ct_engine_stats); owned, set once. */
+    struct ct_stat_registry_s *stats;
+    /* Topology and pool, created on first use (scheduler/sched.c). */
+    struct ct__sched_state *sched;
 };
+
+/* Made by ct_engine_new, freed by ct_engine_free (observers/creator.c).
+ * ct__obs_engine_new returns CT_OK or CT_ENOMEM. */
+int ct__obs_engine_new(struct ct__obs_engine **out);
+void ct__obs_engine_free(struct ct__obs_engine *oe);
 
 /* Charges nbytes to the budget and allocates 64-byte aligned storage. On
  * CT_ENOMEM st says "<what>: <nbytes> bytes exceed the memory budget
@@ -37,6 +51,7 @@ enum ct__notice {
     CT_NOTICE_UNDECLARED_INPUT = 17,
     CT_NOTICE_DAG_SERIAL = 18,
     CT_NOTICE_DEVICE_IGNORED = 19,
+    CT_NOTICE_BIND_SKIPPED = 20, /* worker pinning skipped (synthetic) */
 };
 
 #endif /* CT_ENGINE_ENGINE_IMPL_H */

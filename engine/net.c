@@ -15,10 +15,14 @@
  *   5. one op per OperatorDef, in order, with the net's DeviceOption
  *      merged in (errors prefixed `op <i> "<name>" (<Type>): `);
  *   6. the dependency graph and chains (engine/graph.c), per-node status
- *      slots, and the executor's own preparation.
+ *      slots, and the executor's own preparation;
+ *   7. the net's id and the observers of the engine's creators
+ *      (observers/observer.c), so subnets get them too.
  * A run claims the net's `running` flag (CT_EBUSY for a second concurrent
- * run of the same net), hands it to the executor and releases it. Op
- * failures come back as `node <i> "<name>" (<Type>): <message>`.
+ * run of the same net), calls the observers' net start hook, hands the
+ * net to the executor (which calls the op hooks, observers/observer_impl.h)
+ * and calls net end before releasing the flag. Op failures come back as
+ * `node <i> "<name>" (<Type>): <message>`.
  * Caffe2's `simple_refcount` (free intermediate blobs after their last
  * reader) maps to the plain simple executor: blobs are kept.
  */
@@ -33,7 +37,9 @@
 #include "engine/engine_impl.h"
 #include "engine/graph.h"
 #include "engine/net_impl.h"
+#include "scheduler/profile.h"
 #include "engine/op_internal.h"
+#include "observers/observer_impl.h"
 #include "scheduler/executor.h"
 
 /* Largest worker count accepted from any source (the engine's own
@@ -285,8 +291,16 @@ int ct_net_new(ct_workspace_t *ws, const ct_netdef_t *def,
         if (rc != CT_OK)
             goto fail_prepare;
     }
+    rc = ct__obs_net_init(net, st);
+    if (rc != CT_OK)
+        goto fail_observers;
     *out = net;
     return CT_OK;
+
+fail_observers:
+    if (net->exec->release_cb != NULL)
+        net->exec->release_cb(net, net->exec_state);
+    goto fail_prepare;
 
 fail_status:
     rc = ct_status_setf(st, CT_ENOMEM, "net %s: out of memory", net->name);
@@ -312,6 +326,8 @@ void ct_net_free(ct_net_t *net)
         return;
     CT_ASSERT(!atomic_load_explicit(&net->running, memory_order_acquire),
               "ct_net_free: net \"%s\" is running", net->name);
+    ct__obs_net_destroy(net);
+    ct__net_profile_free(net);
     if (net->exec->release_cb != NULL)
         net->exec->release_cb(net, net->exec_state);
     destroy_ops(net, net->n_ops);
@@ -336,7 +352,18 @@ int ct_net_run(ct_net_t *net, ct_status_t *st)
                               "net %s is already running (one run at a "
                               "time per net)",
                               net->name);
-    rc = net->exec->run_cb(net, net->exec_state, st);
+    rc = ct__obs_net_start(net, st);
+    if (rc == CT_OK) {
+        if (CT_UNLIKELY(net->profile != NULL)) {
+            uint64_t t0 = ct__profile_now();
+            rc = net->exec->run_cb(net, net->exec_state, st);
+            net->profile->wall_ns += ct__profile_now() - t0;
+            net->profile->runs++;
+        } else {
+            rc = net->exec->run_cb(net, net->exec_state, st);
+        }
+        rc = ct__obs_net_end(net, rc, st);
+    }
     atomic_store_explicit(&net->running, false, memory_order_release);
     return rc;
 }

@@ -18,6 +18,8 @@
 #include "proto/caffe2.pb-c.h"
 
 struct ct__executor;
+struct ct__obs_set;
+struct ct__profile;
 
 struct ct_net_s {
     ct_engine_t *eng;
@@ -36,9 +38,22 @@ struct ct_net_s {
      * own completion ordering publishes it). */
     ct_status_t *node_status;
     /* atomic: acquire on the CAS that starts a run, release on the store
-     * that ends it, so a run sees every blob write of the run before. */
+     * that ends it, so a run sees every blob write of the run before.
+     * Attaching or removing an observer claims it the same way. */
     atomic_bool running;
+    /* Unique on the engine, 1, 2, ... in creation order (observers' %i). */
+    uint64_t id;
+    /* Attached observers (observers/observer_impl.h), NULL when none: the
+     * executors' hooks test it inline. Changed only while `running` is
+     * claimed, so it is stable during a run. */
+    struct ct__obs_set *obs;
+    /* Run profiling (scheduler/profile.h), NULL when off. Changed only
+     * while `running` is claimed. */
+    struct ct__profile *profile;
 };
+
+/* Frees net->profile (scheduler/profile.c); ct_net_free calls it. */
+void ct__net_profile_free(ct_net_t *net);
 
 /* Fills ctx to run node i on the calling thread: ith 0, nth 1, the op's
  * NUMA node, node i's status slot, no scheduler handle. */

@@ -13,9 +13,16 @@
  * Kernels take element ranges [e0, e1) so that ct_parallel_for can split
  * them. Sum walks its range in blocks so that the partial sum of a block
  * stays in cache while every input is added to it.
+ *
+ * Gradients (makers only, no new ops): Sum's input i gets dX_i = dY
+ * through a Copy per input (Caffe2 hands dY itself to every input; a copy
+ * keeps every gradient named "<input>_grad"; for an in-place Sum the copy
+ * onto input 0's gradient is in place and costs nothing). Scale's is
+ * dX = Scale(dY) with the same `scale`.
  */
 #include <string.h>
 
+#include "engine/gradient.h"
 #include "ops/op_impl.h"
 
 #if defined(_OPENMP)
@@ -204,6 +211,23 @@ static double sum_cost(const ct_op_t *op, const ct_shape_t *in)
     return numel_of(&in[0]) * (op->n_in > 1 ? op->n_in - 1 : 1);
 }
 
+/* dX_i = Copy(dY) for every input. */
+static int sum_grad_make(struct ct__grad_ctx *g, ct_status_t *st)
+{
+    const char *dy = ct__grad_out(g, 0), *dx;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < g->def->n_input; i++) {
+        dx = ct__grad_in(g, (int)i);
+        rc = ct__grad_emit(g, "Copy", &dy, 1, &dx, 1, CT__GRAD_NO_ARGS, NULL,
+                           st);
+        if (rc != CT_OK)
+            return rc;
+    }
+    return CT_OK;
+}
+
 const struct ct_op_schema ct__op_sum = {
     .name = "Sum",
     .min_inputs = 1,
@@ -213,6 +237,7 @@ const struct ct_op_schema ct__op_sum = {
     .inplace_cb = ct__inplace_0_0,
     .infer_cb = sum_infer,
     .run_cb = sum_run,
+    .grad_cb = sum_grad_make,
     .cost_cb = sum_cost,
     .doc = "Y = X0 + X1 + ... (same shapes, summed in input order)",
 };
@@ -276,6 +301,14 @@ static const struct ct_arg_spec scale_args[] = {
     {NULL, CT_ARG_ANY, false},
 };
 
+/* dX = Scale(dY), `scale` copied from the forward op. */
+static int scale_grad_make(struct ct__grad_ctx *g, ct_status_t *st)
+{
+    const char *dy = ct__grad_out(g, 0), *dx = ct__grad_in(g, 0);
+
+    return ct__grad_emit(g, "Scale", &dy, 1, &dx, 1, 0, NULL, st);
+}
+
 const struct ct_op_schema ct__op_scale = {
     .name = "Scale",
     .min_inputs = 1,
@@ -288,6 +321,7 @@ const struct ct_op_schema ct__op_scale = {
     .init_cb = scale_init,
     .infer_cb = scale_infer,
     .run_cb = scale_run,
+    .grad_cb = scale_grad_make,
     .cost_cb = scale_cost,
     .doc = "Y = scale * X",
 };

@@ -14,12 +14,17 @@
  *                   GPU or mixed-device training).
  * CopyOnDeviceLike  2 inputs (data, like), 1 output: copies data; `like`
  *                   only named the device in Caffe2.
+ * StopGradient      1 input, 1 output, in place allowed: the same copy in
+ *                   the forward direction, and no gradient flows back
+ *                   through it (Caffe2's StopGradient).
  * No arguments. Shape inference: the output is input 0's dtype and shape.
  * Alias (share storage) is deliberately absent: a shared storage that a
  * later in-place op rewrites would silently change the other blob.
+ * Gradient of every copy: dX = Copy(dY) (input 0 only).
  */
 #include <string.h>
 
+#include "engine/gradient.h"
 #include "ops/copy.h"
 #include "ops/op_impl.h"
 
@@ -78,7 +83,15 @@ static int copy_infer(const ct_op_t *op, const ct_shape_t *in, ct_shape_t *out,
     return CT_OK;
 }
 
-#define COPY_SCHEMA(sym, type, n_in, inplace, what)                            \
+/* dX = Copy(dY) for input 0. */
+static int copy_grad_make(struct ct__grad_ctx *g, ct_status_t *st)
+{
+    const char *dy = ct__grad_out(g, 0), *dx = ct__grad_in(g, 0);
+
+    return ct__grad_emit(g, "Copy", &dy, 1, &dx, 1, CT__GRAD_NO_ARGS, NULL, st);
+}
+
+#define COPY_SCHEMA(sym, type, n_in, inplace, grad, what)                      \
     const struct ct_op_schema sym = {                                          \
         .name = type,                                                          \
         .min_inputs = n_in,                                                    \
@@ -88,18 +101,25 @@ static int copy_infer(const ct_op_t *op, const ct_shape_t *in, ct_shape_t *out,
         .inplace_cb = inplace,                                                 \
         .infer_cb = copy_infer,                                                \
         .run_cb = copy_run,                                                    \
+        .grad_cb = grad,                                                       \
         .doc = what,                                                           \
     }
 
-COPY_SCHEMA(ct__op_copy, "Copy", 1, ct__inplace_0_0,
+COPY_SCHEMA(ct__op_copy, "Copy", 1, ct__inplace_0_0, copy_grad_make,
             "Deep copy of the input (any dtype).");
 COPY_SCHEMA(ct__op_copy_from_cpu_input, "CopyFromCPUInput", 1, NULL,
+            copy_grad_make,
             "Deep copy of the input (CPU-only build: same as Copy).");
-COPY_SCHEMA(ct__op_copy_cpu_to_gpu, "CopyCPUToGPU", 1, NULL,
+COPY_SCHEMA(ct__op_copy_cpu_to_gpu, "CopyCPUToGPU", 1, NULL, copy_grad_make,
             "Deep copy of the input (CPU-only build: same as Copy).");
-COPY_SCHEMA(ct__op_copy_gpu_to_cpu, "CopyGPUToCPU", 1, NULL,
+COPY_SCHEMA(ct__op_copy_gpu_to_cpu, "CopyGPUToCPU", 1, NULL, copy_grad_make,
             "Deep copy of the input (CPU-only build: same as Copy).");
 COPY_SCHEMA(ct__op_ensure_cpu_output, "EnsureCPUOutput", 1, NULL,
+            copy_grad_make,
             "Deep copy of the input (CPU-only build: same as Copy).");
 COPY_SCHEMA(ct__op_copy_on_device_like, "CopyOnDeviceLike", 2, NULL,
+            copy_grad_make,
             "Deep copy of input 0; input 1 only names a device.");
+COPY_SCHEMA(ct__op_stop_gradient, "StopGradient", 1, ct__inplace_0_0,
+            ct__grad_none,
+            "Copy of the input; gradients do not flow back through it.");

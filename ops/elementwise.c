@@ -32,10 +32,27 @@
  * call of an inner kernel covers a run of rows along the second-innermost
  * dim (so short rows cost no call each), and its row loop is one of
  * vector-vector, vector-scalar, scalar-vector.
+ *
+ * Gradients (Caffe2's AddGradient, SubGradient, MulGradient): inputs dC,
+ * A, B; outputs dA (A's shape) and dB (B's shape), same attrs as the
+ * forward op (the maker copies them, so legacy broadcasting is honoured):
+ *   Add: dA = R_A(dC),      dB = R_B(dC)
+ *   Sub: dA = R_A(dC),      dB = -R_B(dC)
+ *   Mul: dA = R_A(dC * B),  dB = R_B(dC * A)
+ * where R_X sums over the dims along which X was broadcast. dC must have
+ * the forward output's shape (CT_ESHAPE). Add and Sub read only the
+ * shapes of A and B, so the forward op may have run in place. Dtypes
+ * FLOAT and DOUBLE (integers have no gradient: CT_ENOTSUP). In-place: dC
+ * -> dA or dC -> dB, for an output of the forward output's shape; that
+ * output is computed last, elementwise, after the other one has read dC.
+ * The plan of the forward op drives the reduction: one pass over dC with
+ * an odometer, adding each element into the target at its broadcast
+ * offset (0-stride dims accumulate).
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "engine/gradient.h"
 #include "ops/op_impl.h"
 
 /* omp simd: every iteration reads a[i], b[i] and writes c[i] only, so it
@@ -599,7 +616,234 @@ static const struct ct_arg_spec bin_args[] = {
     {NULL, CT_ARG_ANY, false},
 };
 
-#define BIN_SCHEMA(VAR, NAME, RUN, DOC)                                        \
+/* ---- gradients ---- */
+
+enum grad_mode { GRAD_COPY, GRAD_NEG, GRAD_MUL };
+
+/* dt[offset_t(e)] (+)= f(dc[e], other[offset_o(e)]) over every element e of
+ * C, walking the plan's dims with an odometer; st_t / st_o are the
+ * target's and the other operand's strides (sa or sb of the plan).
+ * `dense` targets (same shape as C) are written, others accumulated
+ * (zeroed by the caller). dt may be dc only when dense. */
+#define GRAD_REDUCE(SFX, T)                                                    \
+    static void grad_reduce_##SFX(const struct bcast *p, const T *dc,          \
+                                  const T *other, const int64_t *st_t,         \
+                                  const int64_t *st_o, enum grad_mode mode,    \
+                                  bool dense, T *dt)                           \
+    {                                                                          \
+        const int nd = p->ndim;                                                \
+        const int64_t inner = p->dims[nd - 1];                                 \
+        const int64_t it = st_t[nd - 1], io = st_o[nd - 1];                    \
+        int64_t idx[CT_MAX_DIMS] = {0};                                        \
+        int64_t rt = 0, ro = 0, e = 0, j;                                      \
+        int d;                                                                 \
+        for (;;) {                                                             \
+            const T *c = dc + e;                                               \
+            T *t = dt + rt;                                                    \
+            const T *o = other != NULL ? other + ro : NULL;                    \
+            if (dense) {                                                       \
+                if (mode == GRAD_COPY) {                                       \
+                    if (t != c)                                                \
+                        for (j = 0; j < inner; j++)                            \
+                            t[j] = c[j];                                       \
+                } else if (mode == GRAD_NEG) {                                 \
+                    for (j = 0; j < inner; j++)                                \
+                        t[j] = -c[j];                                          \
+                } else {                                                       \
+                    for (j = 0; j < inner; j++)                                \
+                        t[j] = c[j] * o[j * io];                               \
+                }                                                              \
+            } else if (mode == GRAD_MUL) {                                     \
+                for (j = 0; j < inner; j++)                                    \
+                    t[j * it] += c[j] * o[j * io];                             \
+            } else {                                                           \
+                const T sg = mode == GRAD_NEG ? (T)-1 : (T)1;                  \
+                for (j = 0; j < inner; j++)                                    \
+                    t[j * it] += sg * c[j];                                    \
+            }                                                                  \
+            e += inner;                                                        \
+            for (d = nd - 2; d >= 0; d--) {                                    \
+                rt += st_t[d];                                                 \
+                ro += st_o[d];                                                 \
+                if (++idx[d] < p->dims[d])                                     \
+                    break;                                                     \
+                rt -= st_t[d] * p->dims[d];                                    \
+                ro -= st_o[d] * p->dims[d];                                    \
+                idx[d] = 0;                                                    \
+            }                                                                  \
+            if (d < 0)                                                         \
+                return;                                                        \
+        }                                                                      \
+    }
+
+GRAD_REDUCE(f32, float)
+GRAD_REDUCE(f64, double)
+
+static bool same_dims(const ct_tensor_t *t, int nd, const int64_t *dims)
+{
+    return dims_equal(t->ndim, t->dims, nd, dims);
+}
+
+static int bin_grad_run(ct_op_ctx_t *ctx, enum bin_kind kind)
+{
+    const ct_op_t *op = ctx->op;
+    const struct bin_state *s = op->state;
+    const ct_tensor_t *dc, *a, *b;
+    ct_tensor_t *out[2];
+    const void *dcv, *av, *bv;
+    struct bcast plan;
+    ct_status_t lst;
+    int64_t cdims[CT_MAX_DIMS];
+    char s1[128], s2[128];
+    int rc, nc, k, order[2] = {0, 1};
+
+    if ((rc = ct_op_input(ctx, 0, &dc)) != CT_OK ||
+        (rc = ct_op_input(ctx, 1, &a)) != CT_OK ||
+        (rc = ct_op_input(ctx, 2, &b)) != CT_OK)
+        return rc;
+    if (a->dtype != CT_DTYPE_F32 && a->dtype != CT_DTYPE_F64)
+        return ct_op_fail(ctx, CT_ENOTSUP,
+                          "unsupported dtype %s (FLOAT, DOUBLE; integer ops "
+                          "have no gradient)",
+                          ct_dtype_name(a->dtype));
+    if (b->dtype != a->dtype || dc->dtype != a->dtype)
+        return ct_op_fail(ctx, CT_ETYPE,
+                          "dC is %s, A is %s and B is %s; all must have the "
+                          "same dtype",
+                          ct_dtype_name(dc->dtype), ct_dtype_name(a->dtype),
+                          ct_dtype_name(b->dtype));
+    ct_status_clear(&lst);
+    rc = bin_shape(s, a->ndim, a->dims, b->ndim, b->dims, &nc, cdims, &plan,
+                   &lst);
+    if (rc != CT_OK)
+        return ct_op_fail(ctx, rc, "%s", lst.msg);
+    if (!same_dims(dc, nc, cdims))
+        return ct_op_fail(ctx, CT_ESHAPE,
+                          "dC %s must have the shape of the forward output "
+                          "%s",
+                          ct_tensor_shape_str(dc, s1, sizeof(s1)),
+                          ct_dims_str(nc, cdims, s2, sizeof(s2)));
+    if (op->n_out == 2 && op->out[0] == op->out[1])
+        return ct_op_fail(ctx, CT_ESCHEMA, "dA and dB are the same blob \"%s\"",
+                          ct_op_output_name(op, 0));
+    for (k = 0; k < op->n_out; k++) {
+        const ct_tensor_t *x = k == 0 ? a : b;
+        if (op->out[k] == op->in[0] && !same_dims(x, nc, cdims))
+            return ct_op_fail(ctx, CT_ESHAPE,
+                              "in-place output %d would change dC from %s to "
+                              "%s",
+                              k, ct_tensor_shape_str(dc, s1, sizeof(s1)),
+                              ct_tensor_shape_str(x, s2, sizeof(s2)));
+        if (op->out[k] == op->in[0])
+            order[0] = 1 - k, order[1] = k; /* the alias goes last */
+    }
+    dcv = ct_tensor_cdata(dc);
+    av = ct_tensor_cdata(a);
+    bv = ct_tensor_cdata(b);
+    if ((rc = ct_op_output(ctx, 0, a->dtype, a->ndim, a->dims, &out[0])) !=
+            CT_OK ||
+        (op->n_out > 1 && (rc = ct_op_output(ctx, 1, b->dtype, b->ndim, b->dims,
+                                             &out[1])) != CT_OK))
+        return rc;
+    for (k = 0; k < 2; k++) {
+        const int t = order[k];
+        const bool dense = out[t]->numel == dc->numel;
+        enum grad_mode mode = GRAD_COPY;
+        const void *other = NULL;
+
+        if (t >= op->n_out)
+            continue;
+        if (kind == BIN_MUL) {
+            mode = GRAD_MUL;
+            other = t == 0 ? bv : av;
+        } else if (kind == BIN_SUB && t == 1) {
+            mode = GRAD_NEG;
+        }
+        if (!dense && out[t]->numel > 0)
+            memset(ct_tensor_data(out[t]), 0, ct_tensor_nbytes(out[t]));
+        if (dc->numel == 0)
+            continue;
+        if (a->dtype == CT_DTYPE_F32)
+            grad_reduce_f32(&plan, dcv, other, t == 0 ? plan.sa : plan.sb,
+                            t == 0 ? plan.sb : plan.sa, mode, dense,
+                            CT_DATA(out[t], float));
+        else
+            grad_reduce_f64(&plan, dcv, other, t == 0 ? plan.sa : plan.sb,
+                            t == 0 ? plan.sb : plan.sa, mode, dense,
+                            CT_DATA(out[t], double));
+    }
+    return CT_OK;
+}
+
+static int add_grad_run(ct_op_ctx_t *ctx)
+{
+    return bin_grad_run(ctx, BIN_ADD);
+}
+static int sub_grad_run(ct_op_ctx_t *ctx)
+{
+    return bin_grad_run(ctx, BIN_SUB);
+}
+static int mul_grad_run(ct_op_ctx_t *ctx)
+{
+    return bin_grad_run(ctx, BIN_MUL);
+}
+
+static int bin_grad_infer(const ct_op_t *op, const ct_shape_t *in,
+                          ct_shape_t *out, ct_status_t *st)
+{
+    out[0] = in[1];
+    if (op->n_out > 1)
+        out[1] = in[2];
+    return CT_OK;
+}
+
+static double bin_grad_cost(const ct_op_t *op, const ct_shape_t *in)
+{
+    double n = 1;
+    int i;
+
+    if (in[0].ndim < 0)
+        return 0;
+    for (i = 0; i < in[0].ndim; i++)
+        n *= (double)in[0].dims[i];
+    return 2 * n;
+}
+
+static bool bin_grad_inplace(int in, int out)
+{
+    return in == 0;
+}
+
+/* {dC, A, B} -> {dA, dB}. Add and Sub need only the shapes of A and B,
+ * which an in-place forward op keeps, so they are not recorded as values
+ * the gradient reads. */
+static int bin_grad_make(struct ct__grad_ctx *g, const char *type, bool values,
+                         ct_status_t *st)
+{
+    const char *in[3], *out[2];
+
+    in[0] = ct__grad_out(g, 0);
+    in[1] = values ? ct__grad_fwd_in(g, 0) : g->def->input[0];
+    in[2] = values ? ct__grad_fwd_in(g, 1) : g->def->input[1];
+    out[0] = ct__grad_in(g, 0);
+    out[1] = ct__grad_in(g, 1);
+    return ct__grad_emit(g, type, in, 3, out, 2, 0, NULL, st);
+}
+
+static int add_grad_make(struct ct__grad_ctx *g, ct_status_t *st)
+{
+    return bin_grad_make(g, "AddGradient", false, st);
+}
+static int sub_grad_make(struct ct__grad_ctx *g, ct_status_t *st)
+{
+    return bin_grad_make(g, "SubGradient", false, st);
+}
+static int mul_grad_make(struct ct__grad_ctx *g, ct_status_t *st)
+{
+    return bin_grad_make(g, "MulGradient", true, st);
+}
+
+#define BIN_SCHEMA(VAR, NAME, RUN, GRAD, DOC)                                  \
     const struct ct_op_schema VAR = {                                          \
         .name = NAME,                                                          \
         .min_inputs = 2,                                                       \
@@ -613,10 +857,38 @@ static const struct ct_arg_spec bin_args[] = {
         .infer_cb = bin_infer,                                                 \
         .run_cb = RUN,                                                         \
         .cost_cb = bin_cost,                                                   \
+        .grad_cb = GRAD,                                                       \
         .doc = DOC,                                                            \
     };
 
-BIN_SCHEMA(ct__op_add, "Add", add_run, "C = A + B with broadcasting")
-BIN_SCHEMA(ct__op_sub, "Sub", sub_run, "C = A - B with broadcasting")
-BIN_SCHEMA(ct__op_mul, "Mul", mul_run, "C = A * B with broadcasting")
-BIN_SCHEMA(ct__op_div, "Div", div_run, "C = A / B with broadcasting")
+BIN_SCHEMA(ct__op_add, "Add", add_run, add_grad_make,
+           "C = A + B with broadcasting")
+BIN_SCHEMA(ct__op_sub, "Sub", sub_run, sub_grad_make,
+           "C = A - B with broadcasting")
+BIN_SCHEMA(ct__op_mul, "Mul", mul_run, mul_grad_make,
+           "C = A * B with broadcasting")
+BIN_SCHEMA(ct__op_div, "Div", div_run, NULL, "C = A / B with broadcasting")
+
+#define BIN_GRAD_SCHEMA(VAR, NAME, RUN, DOC)                                   \
+    const struct ct_op_schema VAR = {                                          \
+        .name = NAME,                                                          \
+        .min_inputs = 3,                                                       \
+        .max_inputs = 3,                                                       \
+        .min_outputs = 1,                                                      \
+        .max_outputs = 2,                                                      \
+        .inplace_cb = bin_grad_inplace,                                        \
+        .args = bin_args,                                                      \
+        .state_size = sizeof(struct bin_state),                                \
+        .init_cb = bin_init,                                                   \
+        .infer_cb = bin_grad_infer,                                            \
+        .run_cb = RUN,                                                         \
+        .cost_cb = bin_grad_cost,                                              \
+        .doc = DOC,                                                            \
+    };
+
+BIN_GRAD_SCHEMA(ct__op_add_gradient, "AddGradient", add_grad_run,
+                "{dC, A, B} -> {dA, dB} of Add (sums over broadcast dims)")
+BIN_GRAD_SCHEMA(ct__op_sub_gradient, "SubGradient", sub_grad_run,
+                "{dC, A, B} -> {dA, dB} of Sub (sums over broadcast dims)")
+BIN_GRAD_SCHEMA(ct__op_mul_gradient, "MulGradient", mul_grad_run,
+                "{dC, A, B} -> {dA, dB} of Mul (sums over broadcast dims)")

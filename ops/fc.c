@@ -20,10 +20,21 @@
  * first set to b, then accumulated with beta = 1, so the bias costs no
  * second GEMM. The kernel computes rows [r0, r1), so ct_parallel_for can
  * split M across workers with W shared read-only.
+ *
+ * Gradients: FCGradient and FCTransposedGradient (Caffe2's names), inputs
+ * X, W, dY; outputs dW (W's dims), db ([N]) and, optionally, dX (X's
+ * dims). With X as [M, K] and dY as [M, N] (dY must hold M * N elements,
+ * as Caffe2 checks):
+ *   FC:           dW = dY^T X,  db = column sums of dY,  dX = dY W
+ *   FCTransposed: dW = X^T dY,  db as above,             dX = dY W^T
+ * Same attrs as the forward op (the maker copies them). M, N and K must
+ * fit the BLAS int (CT_ENOTSUP). M = 0 gives dW = 0 and db = 0.
+ * The maker emits {X, W, dY} -> {dW, db, dX} (Caffe2's GetFCGradient).
  */
 #include <cblas.h>
 #include <string.h>
 
+#include "engine/gradient.h"
 #include "ops/op_impl.h"
 
 struct fc_state {
@@ -95,7 +106,7 @@ static int fc_dims(const struct fc_state *s, bool transposed, int xn,
             "K=%lld (N=%lld) at axis_w %d",
             SX, (long long)*m, (long long)*k, ax, SW, (long long)kw,
             (long long)*n, aw);
-    if (bn != 1 || bd[0] != *n)
+    if (bn >= 0 && (bn != 1 || bd[0] != *n)) /* bn < 0: no b to check */
         return ct_status_setf(st, CT_ESHAPE,
                               "b %s must be 1-d of N=%lld elements (W %s, "
                               "X %s)",
@@ -269,6 +280,187 @@ static double fc_t_cost(const ct_op_t *op, const ct_shape_t *in)
     return fc_cost_common(op, in, true);
 }
 
+/* ---- gradients ---- */
+
+static int fc_grad_run_common(ct_op_ctx_t *ctx, bool transposed)
+{
+    const struct fc_state *s = ctx->op->state;
+    const ct_tensor_t *x, *w, *dy;
+    ct_tensor_t *dw, *db, *dx = NULL;
+    ct_status_t lst;
+    const float *xs, *ws, *dys;
+    float *dws, *dbs;
+    char s1[128], s2[128];
+    int64_t m, n, k, i, j;
+    int rc, ax;
+
+    if ((rc = ct_op_input(ctx, 0, &x)) != CT_OK ||
+        (rc = ct_op_input(ctx, 1, &w)) != CT_OK ||
+        (rc = ct_op_input(ctx, 2, &dy)) != CT_OK)
+        return rc;
+    if (x->dtype != CT_DTYPE_F32)
+        return ct_op_fail(ctx, CT_ENOTSUP, "unsupported dtype %s for X (FLOAT)",
+                          ct_dtype_name(x->dtype));
+    if (w->dtype != x->dtype || dy->dtype != x->dtype)
+        return ct_op_fail(ctx, CT_ETYPE,
+                          "X is %s but W is %s and dY is %s; all must be "
+                          "FLOAT",
+                          ct_dtype_name(x->dtype), ct_dtype_name(w->dtype),
+                          ct_dtype_name(dy->dtype));
+    ct_status_clear(&lst);
+    rc = fc_dims(s, transposed, x->ndim, x->dims, w->ndim, w->dims, -1, NULL,
+                 &m, &n, &k, &ax, &lst);
+    if (rc != CT_OK)
+        return ct_op_fail(ctx, rc, "%s", lst.msg);
+    if (dy->numel != m * n)
+        return ct_op_fail(
+            ctx, CT_ESHAPE,
+            "dY %s has %lld elements, but X %s and W give M=%lld "
+            "and N=%lld (M*N elements)",
+            ct_tensor_shape_str(dy, s1, sizeof(s1)), (long long)dy->numel,
+            ct_tensor_shape_str(x, s2, sizeof(s2)), (long long)m, (long long)n);
+    if (m > INT32_MAX || n > INT32_MAX || k > INT32_MAX)
+        return ct_op_fail(ctx, CT_ENOTSUP,
+                          "M=%lld, N=%lld or K=%lld exceeds the BLAS int range",
+                          (long long)m, (long long)n, (long long)k);
+    xs = CT_CDATA(x, float);
+    ws = CT_CDATA(w, float);
+    dys = CT_CDATA(dy, float);
+    if ((rc = ct_op_output(ctx, 0, CT_DTYPE_F32, w->ndim, w->dims, &dw)) !=
+            CT_OK ||
+        (rc = ct_op_output(ctx, 1, CT_DTYPE_F32, 1, &n, &db)) != CT_OK ||
+        (ctx->op->n_out > 2 && (rc = ct_op_output(ctx, 2, CT_DTYPE_F32, x->ndim,
+                                                  x->dims, &dx)) != CT_OK))
+        return rc;
+    dws = CT_DATA(dw, float);
+    dbs = CT_DATA(db, float);
+    if (n > 0 && k > 0) {
+        if (m == 0)
+            memset(dws, 0, (size_t)(n * k) * sizeof(float));
+        else if (!transposed) /* dW [N, K] = dY^T [N, M] X [M, K] */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)n,
+                        (blasint)k, (blasint)m, 1.0f, dys, (blasint)n, xs,
+                        (blasint)k, 0.0f, dws, (blasint)k);
+        else /* dW [K, N] = X^T [K, M] dY [M, N] */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)k,
+                        (blasint)n, (blasint)m, 1.0f, xs, (blasint)k, dys,
+                        (blasint)n, 0.0f, dws, (blasint)n);
+    }
+    /* db: column sums of dY, accumulated in double. */
+    for (j = 0; j < n; j++) {
+        double acc = 0;
+        for (i = 0; i < m; i++)
+            acc += dys[i * n + j];
+        dbs[j] = (float)acc;
+    }
+    if (dx == NULL || m == 0 || k == 0)
+        return CT_OK;
+    if (n == 0)
+        memset(CT_DATA(dx, float), 0, (size_t)(m * k) * sizeof(float));
+    else /* dX [M, K] = dY [M, N] W [N, K] (W^T for FCTransposed) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans,
+                    transposed ? CblasTrans : CblasNoTrans, (blasint)m,
+                    (blasint)k, (blasint)n, 1.0f, dys, (blasint)n, ws,
+                    (blasint)(transposed ? n : k), 0.0f, CT_DATA(dx, float),
+                    (blasint)k);
+    return CT_OK;
+}
+
+static int fc_grad_run(ct_op_ctx_t *ctx)
+{
+    return fc_grad_run_common(ctx, false);
+}
+
+static int fc_t_grad_run(ct_op_ctx_t *ctx)
+{
+    return fc_grad_run_common(ctx, true);
+}
+
+static int fc_grad_infer_common(const ct_op_t *op, const ct_shape_t *in,
+                                ct_shape_t *out, ct_status_t *st,
+                                bool transposed)
+{
+    const struct fc_state *s = op->state;
+    int64_t m, n, k;
+    int ax, rc;
+
+    out[0] = in[1];
+    out[1].dtype = in[1].dtype;
+    if (op->n_out > 2)
+        out[2] = in[0];
+    if (in[0].ndim < 0 || in[1].ndim < 0)
+        return CT_OK;
+    rc = fc_dims(s, transposed, in[0].ndim, in[0].dims, in[1].ndim, in[1].dims,
+                 -1, NULL, &m, &n, &k, &ax, st);
+    if (rc != CT_OK)
+        return rc;
+    out[1].ndim = 1;
+    out[1].dims[0] = n;
+    return CT_OK;
+}
+
+static int fc_grad_infer(const ct_op_t *op, const ct_shape_t *in,
+                         ct_shape_t *out, ct_status_t *st)
+{
+    return fc_grad_infer_common(op, in, out, st, false);
+}
+
+static int fc_t_grad_infer(const ct_op_t *op, const ct_shape_t *in,
+                           ct_shape_t *out, ct_status_t *st)
+{
+    return fc_grad_infer_common(op, in, out, st, true);
+}
+
+/* Two GEMMs of M * N * K multiply-adds each. */
+static double fc_grad_cost_common(const ct_op_t *op, const ct_shape_t *in,
+                                  bool transposed)
+{
+    const struct fc_state *s = op->state;
+    int64_t m, n, k;
+    int ax;
+
+    if (in[0].ndim < 0 || in[1].ndim < 0 ||
+        fc_dims(s, transposed, in[0].ndim, in[0].dims, in[1].ndim, in[1].dims,
+                -1, NULL, &m, &n, &k, &ax, NULL) != CT_OK)
+        return 0;
+    return 4.0 * (double)m * (double)n * (double)k;
+}
+
+static double fc_grad_cost(const ct_op_t *op, const ct_shape_t *in)
+{
+    return fc_grad_cost_common(op, in, false);
+}
+
+static double fc_t_grad_cost(const ct_op_t *op, const ct_shape_t *in)
+{
+    return fc_grad_cost_common(op, in, true);
+}
+
+/* {X, W, dY} -> {dW, db, dX}. */
+static int fc_grad_make_common(struct ct__grad_ctx *g, const char *type,
+                               ct_status_t *st)
+{
+    const char *in[3], *out[3];
+
+    in[0] = ct__grad_fwd_in(g, 0);
+    in[1] = ct__grad_fwd_in(g, 1);
+    in[2] = ct__grad_out(g, 0);
+    out[0] = ct__grad_in(g, 1);
+    out[1] = ct__grad_in(g, 2);
+    out[2] = ct__grad_in(g, 0);
+    return ct__grad_emit(g, type, in, 3, out, 3, 0, NULL, st);
+}
+
+static int fc_grad_make(struct ct__grad_ctx *g, ct_status_t *st)
+{
+    return fc_grad_make_common(g, "FCGradient", st);
+}
+
+static int fc_t_grad_make(struct ct__grad_ctx *g, ct_status_t *st)
+{
+    return fc_grad_make_common(g, "FCTransposedGradient", st);
+}
+
 static const struct ct_arg_spec fc_args[] = {
     {"axis", CT_ARG_INT, false},
     {"axis_w", CT_ARG_INT, false},
@@ -287,6 +479,7 @@ const struct ct_op_schema ct__op_fc = {
     .init_cb = fc_init,
     .infer_cb = fc_infer,
     .run_cb = fc_run,
+    .grad_cb = fc_grad_make,
     .cost_cb = fc_cost,
     .doc = "Y = X * W^T + b, W [N, K]",
 };
@@ -302,6 +495,37 @@ const struct ct_op_schema ct__op_fc_transposed = {
     .init_cb = fc_init,
     .infer_cb = fc_t_infer,
     .run_cb = fc_t_run,
+    .grad_cb = fc_t_grad_make,
     .cost_cb = fc_t_cost,
     .doc = "Y = X * W + b, W [K, N]",
+};
+
+const struct ct_op_schema ct__op_fc_gradient = {
+    .name = "FCGradient",
+    .min_inputs = 3,
+    .max_inputs = 3,
+    .min_outputs = 2,
+    .max_outputs = 3,
+    .args = fc_args,
+    .state_size = sizeof(struct fc_state),
+    .init_cb = fc_init,
+    .infer_cb = fc_grad_infer,
+    .run_cb = fc_grad_run,
+    .cost_cb = fc_grad_cost,
+    .doc = "{X, W, dY} -> {dW, db, dX} of FC",
+};
+
+const struct ct_op_schema ct__op_fc_transposed_gradient = {
+    .name = "FCTransposedGradient",
+    .min_inputs = 3,
+    .max_inputs = 3,
+    .min_outputs = 2,
+    .max_outputs = 3,
+    .args = fc_args,
+    .state_size = sizeof(struct fc_state),
+    .init_cb = fc_init,
+    .infer_cb = fc_t_grad_infer,
+    .run_cb = fc_t_grad_run,
+    .cost_cb = fc_t_grad_cost,
+    .doc = "{X, W, dY} -> {dW, db, dX} of FCTransposed",
 };

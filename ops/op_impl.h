@@ -132,6 +132,21 @@ struct ct_op_ctx_s {
     void *sched;         /* executor/pool handle for ct_parallel_for */
 };
 
+/* ---- intra-op parallelism (scheduler/sched.c) ---- */
+/* Body of a parallel loop: handles [begin, end) on participant ith. */
+typedef void (*ct_range_fn)(void *arg, int64_t begin, int64_t end, int ith);
+/* Splits [0, n) into ranges of at least `grain` elements and runs fn on
+ * them, fork-join. With the engine's intra_op mode POOL (default) the
+ * ranges run on the engine's pool with the calling thread helping (from a
+ * worker this nests without blocking); OPENMP uses an OpenMP team when the
+ * op runs outside the pool (simple executor), else the pool; SERIAL, a
+ * one-thread engine, or n <= grain call fn(arg, 0, n, 0) inline. fn must
+ * not fail: compute errors before the loop. Returns CT_OK, or CT_ENOMEM /
+ * CT_EINVAL when the pool could not be created (st of the op's context
+ * says why; nothing ran). n <= 0 calls nothing. */
+int ct_parallel_for(ct_op_ctx_t *ctx, int64_t n, int64_t grain,
+                    ct_range_fn fn, void *arg);
+
 /* ---- in-place rules ---- */
 bool ct__inplace_any(int in, int out);
 bool ct__inplace_0_0(int in, int out);  /* only input 0 -> output 0 */

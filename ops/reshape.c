@@ -30,10 +30,18 @@
  * Flatten: out is 2-D [prod(dims[:axis]), prod(dims[axis:])]; `axis` (i,
  *   default 1) must lie in [0, rank]. Not in place (as in Caffe2).
  * FlattenToVec: out is 1-D [numel]; the input needs rank >= 1.
+ * ResizeLike (Caffe2's, utility_ops.h): out = input 0's data with input
+ *   1's shape; the element counts must match (CT_ESHAPE). Input 0 ->
+ *   output 0 may be in place.
+ *
+ * Gradients (Caffe2's makers): Reshape's is Reshape(dY, old_shape) ->
+ * (dX, "_<dX>_dims") without the forward arguments; Flatten's and
+ * FlattenToVec's are ResizeLike(dY, X) -> dX.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "engine/gradient.h"
 #include "ops/copy.h"
 #include "ops/op_impl.h"
 
@@ -391,6 +399,80 @@ static int flatten_infer(const ct_op_t *op, const ct_shape_t *in,
     return rc;
 }
 
+/* ---- ResizeLike ---- */
+
+static int resize_like_run(ct_op_ctx_t *ctx)
+{
+    const ct_tensor_t *in, *like;
+    ct_tensor_t *out;
+    ct_status_t st;
+    char s1[128], s2[128];
+    int rc;
+
+    if ((rc = ct_op_input(ctx, 0, &in)) != CT_OK ||
+        (rc = ct_op_input(ctx, 1, &like)) != CT_OK)
+        return rc;
+    if (ct_tensor_numel(in) != ct_tensor_numel(like))
+        return ct_op_fail(ctx, CT_ESHAPE,
+                          "input 0 %s has %lld elements but input 1 %s has "
+                          "%lld; ResizeLike keeps the element count",
+                          ct_tensor_shape_str(in, s1, sizeof(s1)),
+                          (long long)ct_tensor_numel(in),
+                          ct_tensor_shape_str(like, s2, sizeof(s2)),
+                          (long long)ct_tensor_numel(like));
+    if (ctx->op->in[0] != ctx->op->out[0])
+        return ct__op_copy_to_output(ctx, 0, in, ct_tensor_ndim(like),
+                                     ct_tensor_dims(like));
+    rc = ct_op_output_tensor(ctx, 0, &out);
+    if (rc != CT_OK)
+        return rc;
+    ct_status_clear(&st);
+    rc =
+        ct_tensor_reshape(out, ct_tensor_ndim(like), ct_tensor_dims(like), &st);
+    return rc == CT_OK ? CT_OK : ct_op_fail(ctx, rc, "%s", st.msg);
+}
+
+static int resize_like_infer(const ct_op_t *op, const ct_shape_t *in,
+                             ct_shape_t *out, ct_status_t *st)
+{
+    out[0] = in[1];
+    out[0].dtype = in[0].dtype;
+    return CT_OK;
+}
+
+/* ---- gradient makers ---- */
+
+/* Reshape(dY, old_shape) -> (dX, "_<dX>_dims"), no forward arguments. */
+static int reshape_grad_make(struct ct__grad_ctx *g, ct_status_t *st)
+{
+    const char *in[2], *out[2];
+    char tmp[512];
+
+    in[0] = ct__grad_out(g, 0);
+    if (in[0] == NULL)
+        return ct__grad_none(g, st); /* only old_shape has a gradient */
+    in[1] = ct__grad_fwd_out(g, 1);
+    out[0] = ct__grad_in(g, 0);
+    if (snprintf(tmp, sizeof(tmp), "_%s_dims", out[0]) >= (int)sizeof(tmp))
+        return ct_status_setf(st, CT_ENOTSUP,
+                              "gradient blob name \"%s\" is too long", out[0]);
+    out[1] = tmp;
+    return ct__grad_emit(g, "Reshape", in, 2, out, 2, CT__GRAD_NO_ARGS, NULL,
+                         st);
+}
+
+/* ResizeLike(dY, X) -> dX; X only gives the shape. */
+static int flatten_grad_make(struct ct__grad_ctx *g, ct_status_t *st)
+{
+    const char *in[2], *out[1];
+
+    in[0] = ct__grad_out(g, 0);
+    in[1] = g->def->input[0];
+    out[0] = ct__grad_in(g, 0);
+    return ct__grad_emit(g, "ResizeLike", in, 2, out, 1, CT__GRAD_NO_ARGS, NULL,
+                         st);
+}
+
 /* ---- schemas ---- */
 
 static const struct ct_arg_spec reshape_args[] = {
@@ -415,6 +497,7 @@ const struct ct_op_schema ct__op_reshape = {
     .init_cb = reshape_init,
     .infer_cb = reshape_infer,
     .run_cb = reshape_run,
+    .grad_cb = reshape_grad_make,
     .doc = "New shape (0 copies a dim, -1 inferred); also the old shape.",
 };
 
@@ -429,6 +512,7 @@ const struct ct_op_schema ct__op_flatten = {
     .init_cb = flatten_init,
     .infer_cb = flatten_infer,
     .run_cb = flatten_run,
+    .grad_cb = flatten_grad_make,
     .doc = "2-D [prod(dims[:axis]), prod(dims[axis:])].",
 };
 
@@ -442,5 +526,18 @@ const struct ct_op_schema ct__op_flatten_to_vec = {
     .init_cb = flatten_to_vec_init,
     .infer_cb = flatten_infer,
     .run_cb = flatten_run,
+    .grad_cb = flatten_grad_make,
     .doc = "1-D [numel].",
+};
+
+const struct ct_op_schema ct__op_resize_like = {
+    .name = "ResizeLike",
+    .min_inputs = 2,
+    .max_inputs = 2,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .inplace_cb = ct__inplace_0_0,
+    .infer_cb = resize_like_infer,
+    .run_cb = resize_like_run,
+    .doc = "Input 0's data with input 1's shape.",
 };

@@ -13,9 +13,16 @@
  * before it is written).
  *
  * The kernel computes rows [r0, r1), so ct_parallel_for can split N.
+ *
+ * SoftmaxGradient (Caffe2's): inputs Y (the forward output) and dY of the
+ * same shape, output dX, per row dX_j = Y_j * (dY_j - sum_i dY_i * Y_i)
+ * (the dot product in double). Same `axis`. FLOAT only. In-place: dY ->
+ * dX. The maker emits {Y, dY} -> {dX}.
  */
 #include <math.h>
+#include <string.h>
 
+#include "engine/gradient.h"
 #include "ops/op_impl.h"
 
 struct softmax_state {
@@ -136,6 +143,84 @@ static double softmax_cost(const ct_op_t *op, const ct_shape_t *in)
     return 14 * v;
 }
 
+/* ---- gradient ---- */
+
+/* Rows [r0, r1); dx may be dy. */
+static void softmax_grad_f32(const float *y, const float *dy, float *dx,
+                             int64_t d, int64_t r0, int64_t r1)
+{
+    int64_t r, i;
+
+    for (r = r0; r < r1; r++) {
+        const float *yr = y + r * d, *gr = dy + r * d;
+        float *xr = dx + r * d;
+        double dot = 0;
+        float dotf;
+
+        for (i = 0; i < d; i++)
+            dot += (double)gr[i] * yr[i];
+        dotf = (float)dot;
+        for (i = 0; i < d; i++)
+            xr[i] = yr[i] * (gr[i] - dotf);
+    }
+}
+
+static int softmax_grad_run(ct_op_ctx_t *ctx)
+{
+    const struct softmax_state *s = ctx->op->state;
+    const ct_tensor_t *y, *dy;
+    const float *ys, *dys;
+    ct_tensor_t *dx;
+    ct_status_t lst;
+    char s1[128], s2[128];
+    int64_t n, d;
+    int rc;
+
+    if ((rc = ct_op_input(ctx, 0, &y)) != CT_OK ||
+        (rc = ct_op_input(ctx, 1, &dy)) != CT_OK)
+        return rc;
+    if (y->dtype != CT_DTYPE_F32 || dy->dtype != CT_DTYPE_F32)
+        return ct_op_fail(ctx, CT_ENOTSUP,
+                          "unsupported dtypes Y %s, dY %s (FLOAT)",
+                          ct_dtype_name(y->dtype), ct_dtype_name(dy->dtype));
+    if (dy->ndim != y->ndim ||
+        (y->ndim > 0 &&
+         memcmp(dy->dims, y->dims, (size_t)y->ndim * sizeof(int64_t)) != 0))
+        return ct_op_fail(ctx, CT_ESHAPE, "dY %s must have the shape of Y %s",
+                          ct_tensor_shape_str(dy, s1, sizeof(s1)),
+                          ct_tensor_shape_str(y, s2, sizeof(s2)));
+    ct_status_clear(&lst);
+    rc = softmax_dims(s->axis, y->ndim, y->dims, &n, &d, &lst);
+    if (rc != CT_OK)
+        return ct_op_fail(ctx, rc, "%s", lst.msg);
+    ys = CT_CDATA(y, float);
+    dys = CT_CDATA(dy, float); /* before the output: see softmax_run */
+    rc = ct_op_output(ctx, 0, CT_DTYPE_F32, y->ndim, y->dims, &dx);
+    if (rc != CT_OK)
+        return rc;
+    if (n == 0 || d == 0)
+        return CT_OK;
+    /* One range for now; ct_parallel_for will split the rows [0, N). */
+    softmax_grad_f32(ys, dys, CT_DATA(dx, float), d, 0, n);
+    return CT_OK;
+}
+
+static bool softmax_grad_inplace(int in, int out)
+{
+    return in == 1 && out == 0;
+}
+
+/* {Y, dY} -> {dX}. */
+static int softmax_grad_make(struct ct__grad_ctx *g, ct_status_t *st)
+{
+    const char *in[2], *out[1];
+
+    in[0] = ct__grad_fwd_out(g, 0);
+    in[1] = ct__grad_out(g, 0);
+    out[0] = ct__grad_in(g, 0);
+    return ct__grad_emit(g, "SoftmaxGradient", in, 2, out, 1, 0, NULL, st);
+}
+
 static const struct ct_arg_spec softmax_args[] = {
     {"axis", CT_ARG_INT, false},
     {NULL, CT_ARG_ANY, false},
@@ -153,6 +238,22 @@ const struct ct_op_schema ct__op_softmax = {
     .init_cb = softmax_init,
     .infer_cb = softmax_infer,
     .run_cb = softmax_run,
+    .grad_cb = softmax_grad_make,
     .cost_cb = softmax_cost,
     .doc = "Y = exp(X - max) / sum exp(X - max) along axis",
+};
+
+const struct ct_op_schema ct__op_softmax_gradient = {
+    .name = "SoftmaxGradient",
+    .min_inputs = 2,
+    .max_inputs = 2,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .inplace_cb = softmax_grad_inplace,
+    .args = softmax_args,
+    .state_size = sizeof(struct softmax_state),
+    .init_cb = softmax_init,
+    .infer_cb = softmax_infer,
+    .run_cb = softmax_grad_run,
+    .doc = "dX = Y * (dY - sum(dY * Y)) along axis",
 };

@@ -2,10 +2,12 @@
  *
  * Order of work: read both NetDefs (so a typo fails before anything runs),
  * create the engine and workspace, run the init net once, feed the
- * --input tensors, check that every declared external input exists, then
- * compile the net with the fed names as extra declared inputs, check that
- * every --output blob exists, run N timed iterations, write the outputs
- * and print the summary.
+ * --input tensors, create the --input-shape inputs and the --fill-params
+ * parameters (cortado/fill.h), check that every declared external input
+ * exists, then compile the net with the fed names as extra declared
+ * inputs (one notice when the net does not declare one of them), check
+ * that every --output blob exists, run N timed iterations, write the
+ * outputs and print the summary.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,12 +17,14 @@
 
 #include "cortado/blob.h"
 #include "cortado/engine.h"
+#include "cortado/fill.h"
 #include "cortado/net.h"
 #include "cortado/npy.h"
 #include "cortado/proto.h"
 #include "cortado/tensor.h"
 #include "cortado/workspace.h"
 #include "engine/cli/cli_util.h"
+#include "engine/engine_impl.h"
 #include "proto/caffe2.pb-c.h"
 
 static const char synopsis[] =
@@ -30,8 +34,10 @@ static const char synopsis[] =
 static const char help[] =
     "usage: cortado run --net NET [--init INIT] [--input BLOB=FILE.npy]...\n"
     "                   [--output BLOB=FILE.npy]... [--output-dir DIR]\n"
-    "                   [--iters N] [--executor simple|dag] [--threads N]\n"
-    "                   [--quiet]\n"
+    "                   [--input-shape BLOB=D0,D1,...]...\n"
+    "                   [--fill-params random|zeros] [--seed N]\n"
+    "                   [--fill-width N] [--iters N]\n"
+    "                   [--executor simple|dag] [--threads N] [--quiet]\n"
     "\n"
     "Runs INIT once (if given), feeds the inputs, compiles NET and runs it\n"
     "N times, then writes the requested blobs as .npy files and prints a\n"
@@ -46,6 +52,21 @@ static const char help[] =
     "  -i, --input BLOB=FILE    feed FILE (.npy) as blob BLOB; repeatable.\n"
     "                           A fed blob counts as a declared external\n"
     "                           input of NET\n"
+    "  --input-shape BLOB=D0,D1,...\n"
+    "                           feed a FLOAT tensor of that shape with\n"
+    "                           uniform [0, 1) values (e.g.\n"
+    "                           data=1,3,224,224); repeatable. With\n"
+    "                           --fill-params, a parameter's shape may be\n"
+    "                           given the same way (conv1_w=96,3,11,11)\n"
+    "  --fill-params MODE       create every parameter NET reads that\n"
+    "                           nothing provides, with shapes inferred\n"
+    "                           from the inputs: random (fan-in scaled\n"
+    "                           uniform values) or zeros (weights 0,\n"
+    "                           scales and variances 1)\n"
+    "  --seed N                 seed of the random inputs and parameters\n"
+    "                           (default 0)\n"
+    "  --fill-width N           output channels of a Conv / FC whose width\n"
+    "                           nothing in NET fixes (default 64)\n"
     "  -o, --output BLOB=FILE   write blob BLOB after the run; any blob of\n"
     "                           the workspace; repeatable\n"
     "  --output-dir DIR         write every external output of NET to\n"
@@ -70,7 +91,11 @@ enum {
     OPT_EXECUTOR,
     OPT_THREADS,
     OPT_QUIET,
-    OPT_HELP
+    OPT_HELP,
+    OPT_INPUT_SHAPE,
+    OPT_FILL_PARAMS,
+    OPT_SEED,
+    OPT_FILL_WIDTH
 };
 
 static const struct ct__cli_opt opts[] = {
@@ -84,6 +109,10 @@ static const struct ct__cli_opt opts[] = {
     {"threads", 't', true, OPT_THREADS},
     {"quiet", 'q', false, OPT_QUIET},
     {"help", 'h', false, OPT_HELP},
+    {"input-shape", 0, true, OPT_INPUT_SHAPE},
+    {"fill-params", 0, true, OPT_FILL_PARAMS},
+    {"seed", 0, true, OPT_SEED},
+    {"fill-width", 0, true, OPT_FILL_WIDTH},
     {NULL, 0, false, 0},
 };
 
@@ -97,6 +126,11 @@ struct run_args {
     const char *net, *init, *output_dir;
     struct assign *inputs, *outputs;
     size_t n_inputs, n_outputs;
+    /* --input-shape; each name is a malloc'd copy */
+    struct ct_fill_shape *shapes;
+    size_t n_shapes;
+    int fill_mode; /* enum ct_fill_mode */
+    long long seed, fill_width;
     long long iters, threads;
     int executor; /* CT_NET_EXECUTOR_FROM_DEF or enum ct_executor */
     bool quiet;
@@ -108,6 +142,7 @@ struct run_state {
     ct_workspace_t *ws;
     ct_netdef_t *def, *init_def;
     ct_net_t *net;
+    struct ct_fill_report fill;
     double init_ns;
     double mean_ns, min_ns, max_ns;
     ct_status_t st;
@@ -121,8 +156,63 @@ static void args_free(struct run_args *a)
         free(a->inputs[i].blob);
     for (i = 0; i < a->n_outputs; i++)
         free(a->outputs[i].blob);
+    for (i = 0; i < a->n_shapes; i++)
+        free((char *)a->shapes[i].name);
     free(a->inputs);
     free(a->outputs);
+    free(a->shapes);
+}
+
+/* Whether `name` is already fed by --input or --input-shape. */
+static bool is_fed(const struct run_args *a, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < a->n_inputs; i++)
+        if (strcmp(a->inputs[i].blob, name) == 0)
+            return true;
+    for (i = 0; i < a->n_shapes; i++)
+        if (strcmp(a->shapes[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* --input-shape BLOB=D0,D1,... into a->shapes[a->n_shapes]. */
+static bool parse_shape(const struct ct__cli_parser *p, struct run_args *a,
+                        const char *val)
+{
+    struct ct_fill_shape *sh = &a->shapes[a->n_shapes];
+    const char *dims, *c;
+    char *blob, *end;
+    long long v;
+
+    if (!ct__cli_split_assign(p, "--input-shape", val, &blob, &dims))
+        return false;
+    if (is_fed(a, blob)) {
+        ct__cli_usage_error(p, "--input-shape: blob '%s' is fed twice", blob);
+        free(blob);
+        return false;
+    }
+    memset(sh, 0, sizeof(*sh));
+    sh->name = blob;
+    for (c = dims;; c = end + 1) {
+        errno = 0;
+        v = strtoll(c, &end, 10);
+        if (errno != 0 || end == c || v < 0 || v > (1ll << 40) ||
+            (*end != ',' && *end != '\0') || sh->ndim == CT_MAX_DIMS) {
+            ct__cli_usage_error(p,
+                                "--input-shape wants BLOB=D0,D1,... with at "
+                                "most %d dims in [0, 2^40], got '%s'",
+                                CT_MAX_DIMS, val);
+            free(blob);
+            return false;
+        }
+        sh->dims[sh->ndim++] = v;
+        if (*end == '\0')
+            break;
+    }
+    a->n_shapes++;
+    return true;
 }
 
 /* Returns CT_CLI_EXIT_OK to go on, -1 after --help, or the exit code of a
@@ -131,7 +221,6 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 {
     struct ct__cli_parser p;
     const char *val;
-    size_t i;
     int id;
 
     memset(a, 0, sizeof(*a));
@@ -140,7 +229,8 @@ static int parse_args(int argc, char **argv, struct run_args *a)
     /* Each option takes at least one argv slot: argc bounds the lists. */
     a->inputs = calloc((size_t)argc, sizeof(*a->inputs));
     a->outputs = calloc((size_t)argc, sizeof(*a->outputs));
-    if (a->inputs == NULL || a->outputs == NULL) {
+    a->shapes = calloc((size_t)argc, sizeof(*a->shapes));
+    if (a->inputs == NULL || a->outputs == NULL || a->shapes == NULL) {
         ct__cli_error("out of memory");
         return CT_CLI_EXIT_FAIL;
     }
@@ -174,17 +264,38 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                                       val, &as->blob, &as->file))
                 return CT_CLI_EXIT_USAGE;
             if (id == OPT_INPUT) {
-                for (i = 0; i < a->n_inputs; i++)
-                    if (strcmp(a->inputs[i].blob, as->blob) == 0) {
-                        free(as->blob);
-                        return ct__cli_usage_error(
-                            &p, "--input: blob '%s' is fed twice",
-                            a->inputs[i].blob);
-                    }
+                if (is_fed(a, as->blob)) {
+                    ct__cli_usage_error(&p, "--input: blob '%s' is fed twice",
+                                        as->blob);
+                    free(as->blob);
+                    return CT_CLI_EXIT_USAGE;
+                }
                 a->n_inputs++;
             } else {
                 a->n_outputs++;
             }
+            break;
+        case OPT_INPUT_SHAPE:
+            if (!parse_shape(&p, a, val))
+                return CT_CLI_EXIT_USAGE;
+            break;
+        case OPT_FILL_PARAMS:
+            if (strcmp(val, "random") == 0)
+                a->fill_mode = CT_FILL_RANDOM;
+            else if (strcmp(val, "zeros") == 0)
+                a->fill_mode = CT_FILL_ZEROS;
+            else
+                return ct__cli_usage_error(
+                    &p, "--fill-params wants random or zeros, got '%s'", val);
+            break;
+        case OPT_SEED:
+            if (!ct__cli_parse_int(&p, "--seed", val, 0, INT64_MAX, &a->seed))
+                return CT_CLI_EXIT_USAGE;
+            break;
+        case OPT_FILL_WIDTH:
+            if (!ct__cli_parse_int(&p, "--fill-width", val, 1, 1 << 20,
+                                   &a->fill_width))
+                return CT_CLI_EXIT_USAGE;
             break;
         case OPT_ITERS:
             if (!ct__cli_parse_int(&p, "--iters", val, 1, 1000000000,
@@ -212,6 +323,8 @@ static int parse_args(int argc, char **argv, struct run_args *a)
     }
     if (a->net == NULL)
         return ct__cli_usage_error(&p, "--net NET is required");
+    if (a->fill_width > 0 && a->fill_mode == CT_FILL_NONE)
+        return ct__cli_usage_error(&p, "--fill-width needs --fill-params");
     return CT_CLI_EXIT_OK;
 }
 
@@ -236,17 +349,90 @@ static int feed_inputs(struct run_state *s, const struct run_args *a)
     return CT_OK;
 }
 
-/* External inputs that neither INIT nor --input provided. */
-static int check_external_inputs(struct run_state *s, bool have_init)
+/* --input-shape inputs and --fill-params parameters. */
+static int fill_blobs(struct run_state *s, const struct run_args *a)
 {
+    struct ct_fill_config cfg;
+    int rc;
+
+    if (a->n_shapes == 0 && a->fill_mode == CT_FILL_NONE)
+        return CT_OK;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.mode = a->fill_mode;
+    cfg.seed = (uint64_t)a->seed;
+    cfg.shapes = a->shapes;
+    cfg.n_shapes = a->n_shapes;
+    cfg.default_width = a->fill_width;
+    rc = ct_workspace_fill_params(s->ws, s->def, &cfg, &s->fill, &s->st);
+    if (rc != CT_OK)
+        ct_status_prefix(&s->st, "%s: ",
+                         a->fill_mode != CT_FILL_NONE ? "--fill-params"
+                                                      : "--input-shape");
+    return rc;
+}
+
+/* One notice when a fed blob is not a declared external input of a net
+ * that declares some (Caffe2's net check would reject the net; a fed blob
+ * counts as declared). */
+static void notice_undeclared(struct run_state *s, const struct run_args *a)
+{
+    size_t i, k, n = a->n_inputs + a->n_shapes;
+
+    if (s->def->n_external_input == 0)
+        return;
+    for (i = 0; i < n; i++) {
+        const char *name = i < a->n_inputs ? a->inputs[i].blob
+                                           : a->shapes[i - a->n_inputs].name;
+        for (k = 0; k < s->def->n_external_input; k++)
+            if (strcmp(s->def->external_input[k], name) == 0)
+                break;
+        if (k < s->def->n_external_input)
+            continue;
+        ct__engine_notice_once(s->eng, CT_NOTICE_UNDECLARED_INPUT,
+                               "net \"%s\" does not declare \"%s\" as an "
+                               "external input; it counts as declared "
+                               "because it is fed",
+                               s->def->name != NULL ? s->def->name : "", name);
+        return;
+    }
+}
+
+/* Whether an op of the net reads `name`. */
+static bool is_read(const ct_netdef_t *def, const char *name)
+{
+    size_t i, k;
+
+    for (i = 0; i < def->n_op; i++)
+        for (k = 0; k < def->op[i]->n_input; k++)
+            if (strcmp(def->op[i]->input[k], name) == 0)
+                return true;
+    return false;
+}
+
+/* External inputs that neither INIT nor --input provided. With
+ * --fill-params, a declared input that no op reads (the zoo's ResNet-50
+ * declares its training data queue) is skipped with one notice. */
+static int check_external_inputs(struct run_state *s, const struct run_args *a)
+{
+    const bool have_init = a->init != NULL;
     char list[160];
     size_t i, n_missing = 0, off = 0;
+    bool noted = false;
 
     list[0] = '\0';
     for (i = 0; i < s->def->n_external_input; i++) {
         const char *name = s->def->external_input[i];
         if (ct_workspace_has_blob(s->ws, name))
             continue;
+        if (a->fill_mode != CT_FILL_NONE && !is_read(s->def, name)) {
+            if (!noted)
+                fprintf(stderr,
+                        "cortado: notice: net \"%s\" declares external "
+                        "input \"%s\", which no op reads; not filled\n",
+                        s->def->name != NULL ? s->def->name : "", name);
+            noted = true;
+            continue;
+        }
         if (n_missing < 6 && off < sizeof(list)) {
             int k = snprintf(list + off, sizeof(list) - off, "%s%s",
                              n_missing ? ", " : "", name);
@@ -258,11 +444,15 @@ static int check_external_inputs(struct run_state *s, bool have_init)
         return CT_OK;
     return ct_status_setf(&s->st, CT_ENOTFOUND,
                           "net \"%s\" has %zu external input%s not fed "
-                          "with --input%s: %s%s",
+                          "with --input%s: %s%s%s",
                           s->def->name != NULL ? s->def->name : "", n_missing,
                           n_missing == 1 ? "" : "s",
                           have_init ? " nor produced by --init" : "", list,
-                          n_missing > 6 ? ", ..." : "");
+                          n_missing > 6 ? ", ..." : "",
+                          have_init || a->fill_mode != CT_FILL_NONE
+                              ? ""
+                              : " (--fill-params random creates missing "
+                                "parameters)");
 }
 
 static int compile_net(struct run_state *s, const struct run_args *a)
@@ -275,14 +465,17 @@ static int compile_net(struct run_state *s, const struct run_args *a)
     memset(&cfg, 0, sizeof(cfg));
     cfg.executor = a->executor;
     cfg.num_workers = (int)a->threads;
-    if (a->n_inputs > 0) {
-        extra = calloc(a->n_inputs, sizeof(*extra));
+    if (a->n_inputs + a->n_shapes > 0) {
+        extra = calloc(a->n_inputs + a->n_shapes, sizeof(*extra));
         if (extra == NULL)
             return ct_status_setf(&s->st, CT_ENOMEM, "out of memory");
         for (i = 0; i < a->n_inputs; i++)
             extra[i] = a->inputs[i].blob;
+        for (i = 0; i < a->n_shapes; i++)
+            extra[a->n_inputs + i] = a->shapes[i].name;
         cfg.extra_inputs = extra;
-        cfg.n_extra_inputs = a->n_inputs;
+        cfg.n_extra_inputs = a->n_inputs + a->n_shapes;
+        notice_undeclared(s, a);
     }
     rc = ct_net_new(s->ws, s->def, &cfg, &s->net, &s->st);
     free(extra);
@@ -422,6 +615,31 @@ static bool is_listed(const struct assign *as, size_t n, const char *name)
     return false;
 }
 
+/* "params       random (seed 0): 161 blobs, 25.6M values; 53 widths at
+ * the default 64; ~7.71 GFLOP per run". */
+static void print_fill(struct run_state *s, const struct run_args *a)
+{
+    const struct ct_fill_report *r = &s->fill;
+    const double v = (double)r->n_param_elements;
+
+    printf("  %-12s %s (seed %lld): %zu blob%s, ", "params",
+           ct_fill_mode_name(a->fill_mode), a->seed, r->n_params,
+           r->n_params == 1 ? "" : "s");
+    if (v >= 1e6)
+        printf("%.1fM values", v / 1e6);
+    else
+        printf("%.0f values", v);
+    if (r->n_widths > 0)
+        printf("; %zu of %zu output width%s at the default %lld",
+               r->n_widths_default, r->n_widths, r->n_widths == 1 ? "" : "s",
+               a->fill_width > 0 ? a->fill_width : 64);
+    if (r->flops >= 1e9)
+        printf("; ~%.2f GFLOP per run", r->flops / 1e9);
+    else
+        printf("; ~%.2f MFLOP per run", r->flops / 1e6);
+    putchar('\n');
+}
+
 static void print_summary(struct run_state *s, const struct run_args *a)
 {
     const struct ct_engine_config *ecfg = ct_engine_get_config(s->eng);
@@ -448,6 +666,10 @@ static void print_summary(struct run_state *s, const struct run_args *a)
                ct__cli_fmt_duration(s->init_ns, d0, sizeof(d0)));
     for (i = 0; i < a->n_inputs; i++)
         print_tensor_line(s, "input", a->inputs[i].blob, a->inputs[i].file);
+    for (i = 0; i < a->n_shapes; i++)
+        print_tensor_line(s, "input", a->shapes[i].name, "random");
+    if (a->fill_mode != CT_FILL_NONE)
+        print_fill(s, a);
     printf("  %-12s %lld\n", "iterations", a->iters);
     printf("  %-12s mean %s, min %s, max %s\n", "time/iter",
            ct__cli_fmt_duration(s->mean_ns, d0, sizeof(d0)),
@@ -495,7 +717,9 @@ static int run(struct run_state *s, const struct run_args *a)
     }
     rc = feed_inputs(s, a);
     if (rc == CT_OK)
-        rc = check_external_inputs(s, a->init != NULL);
+        rc = fill_blobs(s, a);
+    if (rc == CT_OK)
+        rc = check_external_inputs(s, a);
     if (rc == CT_OK) {
         rc = compile_net(s, a);
         if (rc != CT_OK && s->net == NULL)

@@ -20,6 +20,8 @@ static const struct {
      "summarize a NetDef: ops by type, blobs, chains"},
     {"convert", ct__cli_cmd_convert,
      "convert a NetDef between binary (.pb) and text (.pbtxt)"},
+    {"topo", ct__cli_cmd_topo,
+     "print the topology and the worker layout for --threads N"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -87,7 +89,7 @@ int main(int argc, char **argv)
         ct__cli_error("unknown option '%s' (options follow the command)", cmd);
     else
         ct__cli_error("unknown command '%s'", cmd);
-    fputs("usage: cortado <command> [options]; commands: run, inspect, "
+    fputs("usage: cortado <command> [options]; commands: run, inspect, topo, "
           "convert\nRun 'cortado --help' for details.\n",
           stderr);
     return CT_CLI_EXIT_USAGE;

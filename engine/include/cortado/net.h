@@ -13,6 +13,8 @@
 #ifndef CORTADO_NET_H
 #define CORTADO_NET_H
 
+#include <stdbool.h>
+
 #include "cortado/common.h"
 #include "cortado/error.h"
 #include "cortado/workspace.h"
@@ -97,6 +99,34 @@ CT_API int ct_net_chain_ops(const ct_net_t *net, int c, const int **ops);
 /* Chains this chain waits for / that wait for it (unpruned op edges). */
 CT_API int ct_net_chain_parents(const ct_net_t *net, int c, const int **idx);
 CT_API int ct_net_chain_children(const ct_net_t *net, int c, const int **idx);
+
+/* ---- profiling (scheduling overhead) ----
+ * Off by default. While on, every run records the figures below; they
+ * accumulate over runs until profiling is turned off (which drops them).
+ * Cost: a few clock reads per task and per op. */
+struct ct_net_profile {
+    uint64_t runs;             /* profiled runs */
+    uint64_t wall_ns;          /* sum of the runs' wall times */
+    uint64_t n_tasks;          /* tasks (chains) run */
+    uint64_t ready_latency_ns; /* sum of ready -> start latencies */
+    uint64_t kernel_ns;        /* time inside kernels, all threads */
+    uint64_t overhead_ns;      /* time in tasks outside kernels */
+    /* Longest dependency path of op times (summed over runs). */
+    uint64_t critical_path_ns;
+    int threads;               /* participants of the last run */
+    /* kernel_ns / (wall_ns * threads): 1.0 means every thread ran
+     * kernels all the time. */
+    double parallel_efficiency;
+};
+/* Turns profiling on (allocating the counters) or off (freeing them).
+ * CT_EBUSY while the net runs, CT_ENOMEM. */
+CT_API int ct_net_set_profiling(ct_net_t *net, bool on, ct_status_t *st);
+/* The accumulated figures. CT_ESTATE when profiling is off. */
+CT_API int ct_net_get_profile(const ct_net_t *net,
+                              struct ct_net_profile *out, ct_status_t *st);
+/* Time spent in op i over the profiled runs. CT_EINVAL when profiling is
+ * off or i is out of range. */
+CT_API int ct_net_op_time_ns(const ct_net_t *net, int i, uint64_t *total_ns);
 
 /* Writes the op graph summary as text (ops by type, chains) to a buffer
  * the caller frees with ct_free. */

@@ -1,0 +1,139 @@
+/* cortado: per-net run profiling (see profile.h) and its public API. */
+#include <string.h>
+
+#include "engine/alloc.h"
+#include "engine/net_impl.h"
+#include "scheduler/profile.h"
+
+int ct__profile_reserve(struct ct__profile *p, int n_slots)
+{
+    size_t bytes;
+    struct ct__profile_slot *s;
+
+    if (n_slots <= p->n_slots)
+        return CT_OK;
+    bytes = (size_t)n_slots * sizeof(*s);
+    s = ct__aligned_alloc(bytes);
+    if (s == NULL)
+        return CT_ENOMEM;
+    memset(s, 0, bytes);
+    if (p->n_slots > 0)
+        memcpy(s, p->slots, (size_t)p->n_slots * sizeof(*s));
+    ct__aligned_free(p->slots, p->slots_bytes);
+    p->slots = s;
+    p->slots_bytes = bytes;
+    p->n_slots = n_slots;
+    return CT_OK;
+}
+
+static void profile_free(struct ct__profile *p)
+{
+    if (p == NULL)
+        return;
+    ct__aligned_free(p->slots, p->slots_bytes);
+    ct__free(p->op_ns);
+    ct__free(p);
+}
+
+void ct__net_profile_free(ct_net_t *net)
+{
+    profile_free(net->profile);
+    net->profile = NULL;
+}
+
+int ct_net_set_profiling(ct_net_t *net, bool on, ct_status_t *st)
+{
+    struct ct__profile *p;
+    bool expected = false;
+
+    /* Claim the net like a run does, so the profile never changes under
+     * a running executor. */
+    if (!atomic_compare_exchange_strong_explicit(&net->running, &expected,
+                                                 true, memory_order_acquire,
+                                                 memory_order_relaxed))
+        return ct_status_setf(st, CT_EBUSY,
+                              "net %s: cannot change profiling while it "
+                              "runs",
+                              net->name);
+    if (!on) {
+        ct__net_profile_free(net);
+    } else if (net->profile == NULL) {
+        p = ct__calloc(1, sizeof(*p));
+        if (p != NULL && net->n_ops > 0) {
+            p->op_ns = ct__calloc((size_t)net->n_ops, sizeof(uint64_t));
+            if (p->op_ns == NULL) {
+                ct__free(p);
+                p = NULL;
+            }
+        }
+        if (p == NULL || ct__profile_reserve(p, 1) != CT_OK) {
+            profile_free(p);
+            atomic_store_explicit(&net->running, false,
+                                  memory_order_release);
+            return ct_status_setf(st, CT_ENOMEM,
+                                  "net %s: out of memory for profiling",
+                                  net->name);
+        }
+        p->n_ops = net->n_ops;
+        net->profile = p;
+    }
+    atomic_store_explicit(&net->running, false, memory_order_release);
+    return CT_OK;
+}
+
+int ct_net_get_profile(const ct_net_t *net, struct ct_net_profile *out,
+                       ct_status_t *st)
+{
+    const struct ct__profile *p = net->profile;
+    const struct ct__graph *g = &net->graph;
+    uint64_t *finish;
+    int i, k, s;
+
+    memset(out, 0, sizeof(*out));
+    if (p == NULL)
+        return ct_status_setf(st, CT_ESTATE,
+                              "net %s: profiling is off "
+                              "(ct_net_set_profiling)",
+                              net->name);
+    out->runs = p->runs;
+    out->wall_ns = p->wall_ns;
+    out->threads = p->threads;
+    for (s = 0; s < p->n_slots; s++) {
+        out->n_tasks += p->slots[s].n_tasks;
+        out->ready_latency_ns += p->slots[s].ready_ns;
+        out->kernel_ns += p->slots[s].kernel_ns;
+        out->overhead_ns += p->slots[s].task_ns - p->slots[s].kernel_ns;
+    }
+    /* Critical path: longest path of summed op times through the op
+     * graph. Op indices are a topological order (edges go from lower to
+     * higher index), so one forward pass suffices. */
+    if (net->n_ops > 0) {
+        finish = ct__calloc((size_t)net->n_ops, sizeof(uint64_t));
+        if (finish == NULL)
+            return ct_status_setf(st, CT_ENOMEM,
+                                  "net %s: out of memory for the profile",
+                                  net->name);
+        for (i = 0; i < net->n_ops; i++) {
+            uint64_t start = 0;
+            for (k = g->parent_off[i]; k < g->parent_off[i + 1]; k++)
+                if (finish[g->parents[k]] > start)
+                    start = finish[g->parents[k]];
+            finish[i] = start + p->op_ns[i];
+            if (finish[i] > out->critical_path_ns)
+                out->critical_path_ns = finish[i];
+        }
+        ct__free(finish);
+    }
+    if (out->wall_ns > 0 && out->threads > 0)
+        out->parallel_efficiency =
+            (double)out->kernel_ns / ((double)out->wall_ns * out->threads);
+    return CT_OK;
+}
+
+int ct_net_op_time_ns(const ct_net_t *net, int i, uint64_t *total_ns)
+{
+    if (net->profile == NULL || i < 0 || i >= net->n_ops)
+        return CT_EINVAL;
+    *total_ns = net->profile->op_ns[i];
+    return CT_OK;
+}

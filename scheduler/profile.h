@@ -1,0 +1,56 @@
+/* cortado internal: per-net run profiling (scheduling overhead).
+ *
+ * When a net's profiling is on, its executor records, per run: tasks run,
+ * the sum of ready->start latencies (from the moment a task was made
+ * ready to the moment a participant started it), the time spent inside
+ * kernels and the time spent in tasks outside kernels, per participant
+ * slot; and the time of every op. ct_net_get_profile (engine/net.c side:
+ * scheduler/profile.c) sums the slots and computes the critical path from
+ * the mean op times over the dependency graph.
+ *
+ * Threading: slot s is written only by the thread holding pool slot s
+ * during a run, op_ns[i] only by the thread running op i; one net runs
+ * at most once at a time, and the run's end (the executor's latch)
+ * orders every write before the caller reads or the next run writes.
+ * Profiling costs four clock reads per task plus two per op, which is
+ * why it is off by default.
+ */
+#ifndef CT_SCHEDULER_PROFILE_H
+#define CT_SCHEDULER_PROFILE_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "cortado/common.h"
+#include "cortado/net.h"
+
+struct ct__profile_slot {
+    uint64_t n_tasks;
+    uint64_t ready_ns;  /* sum of ready->start latencies */
+    uint64_t task_ns;   /* time inside tasks (kernels included) */
+    uint64_t kernel_ns; /* time inside kernels */
+} __attribute__((aligned(CT_CACHE_LINE)));
+
+struct ct__profile {
+    int n_ops;
+    int n_slots;                     /* grows with the pool's slots */
+    struct ct__profile_slot *slots;  /* n_slots, 64-byte aligned */
+    size_t slots_bytes;
+    uint64_t *op_ns;                 /* n_ops: time per op, summed */
+    uint64_t runs;
+    uint64_t wall_ns;
+    int threads;                     /* participants of the last run */
+};
+
+static inline uint64_t ct__profile_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Makes sure p has at least n_slots slots (zeroed). CT_ENOMEM. Called
+ * by the caller before a run, never concurrently with one. */
+int ct__profile_reserve(struct ct__profile *p, int n_slots);
+
+#endif /* CT_SCHEDULER_PROFILE_H */
