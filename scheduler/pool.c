@@ -431,8 +431,8 @@ static void park(struct ct__worker *w, ct__pool_done_cb done_cb, void *arg)
         ct__event_cancel_wait(&nd->ev);
     } else {
         uint64_t t0 = ct__now_ns();
+        stat_add(&w->stats.n_parks, 1); /* counted when it falls asleep */
         ct__event_commit_wait(&nd->ev, key);
-        stat_add(&w->stats.n_parks, 1);
         stat_add(&w->stats.ns_parked, ct__now_ns() - t0);
     }
     if (done_cb != NULL)
@@ -704,20 +704,31 @@ static void push_one(struct ct__worker *w, struct ct__task *t)
         inject_push_list(w->pool, w->node, t, t, 1); /* ring cannot grow */
 }
 
+/* Pushes onto w's own deque only need a notify when the deque was empty:
+ * the notify is a parallelism hint, not a progress guarantee (w itself, or
+ * the drain at detach, always gets to its own tasks), and whoever was told
+ * about the tasks already there is awake and fans out further wakes when
+ * it sees more work behind what it took (see spin). This saves the fence
+ * of a notify on every push of a burst. */
 void ct__worker_push(struct ct__worker *w, struct ct__task *t)
 {
+    bool was_empty;
+
     if (CT_DEBUG)
         CT_ASSERT(tls_current == w,
                   "ct__worker_push on slot %d from a "
                   "thread that does not hold it",
                   w->ith);
+    was_empty = ct__deque_size_hint(&w->dq) == 0;
     push_one(w, t);
-    notify_work(w->pool, w->node);
+    if (was_empty)
+        notify_work(w->pool, w->node);
 }
 
 void ct__worker_push_n(struct ct__worker *w, struct ct__task *const *tasks,
                        size_t n)
 {
+    bool was_empty;
     size_t i;
 
     if (CT_DEBUG)
@@ -727,9 +738,11 @@ void ct__worker_push_n(struct ct__worker *w, struct ct__task *const *tasks,
                   w->ith);
     if (n == 0)
         return;
+    was_empty = ct__deque_size_hint(&w->dq) == 0;
     for (i = 0; i < n; i++)
         push_one(w, tasks[i]);
-    notify_work(w->pool, w->node);
+    if (was_empty)
+        notify_work(w->pool, w->node);
 }
 
 int ct__worker_ith(const struct ct__worker *w)

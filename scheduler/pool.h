@@ -114,7 +114,7 @@ struct ct__pool_stats {
     uint64_t n_tasks;    /* tasks run, continuations included */
     uint64_t n_steals;   /* tasks stolen from another slot's deque */
     uint64_t n_injected; /* tasks taken from an injection queue */
-    uint64_t n_parks;    /* times the participant went to sleep */
+    uint64_t n_parks;    /* times it went to sleep (counted on entry) */
     uint64_t ns_parked;  /* time spent asleep */
 };
 
