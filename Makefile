@@ -16,9 +16,10 @@ CMAKE_ARGS ?=
 # Every Debian package the build, the tests and the examples need.
 DEB_PACKAGES := cmake make gcc g++ clang clang-format pkg-config python3 python3-numpy \
 	libhwloc-dev libprotobuf-c-dev protobuf-c-compiler libjemalloc-dev \
-	libcmocka-dev libopenblas-serial-dev libtbb-dev
+	libcmocka-dev libopenblas-serial-dev libtbb-dev liblmdb-dev \
+	libclang-rt-14-dev
 
-.PHONY: all deps build test run asan tsan clean format format-check
+.PHONY: all deps build test run asan tsan fuzz clean format format-check
 
 all: build
 
@@ -75,6 +76,21 @@ tsan: deps
 	TSAN_OPTIONS=halt_on_error=1 ./$(TSAN_BUILD)/perf/stress_sched \
 	  --seeds 10 --max-nodes 2000
 
+# libFuzzer targets (tests/fuzz/) under ASan + UBSan, FUZZ_SECONDS each.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCT_FUZZ=ON \
+	  -DCT_SANITIZE=address,undefined -DCT_BUILD_PERF=OFF \
+	  -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link $(CMAKE_ARGS)
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_minidb fuzz_netdef
+	for t in minidb netdef; do \
+	  mkdir -p $(FUZZ_BUILD)/corpus_$$t && cp tests/fuzz/corpus_$$t/* $(FUZZ_BUILD)/corpus_$$t/ && \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(FUZZ_BUILD)/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    -rss_limit_mb=2048 -timeout=10 $(FUZZ_BUILD)/corpus_$$t || exit 1; \
+	done
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
@@ -82,4 +98,4 @@ format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

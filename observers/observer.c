@@ -52,7 +52,7 @@ int ct_observer_new(const struct ct_observer_cbs *cbs, void *ctx,
     obs->cbs = *cbs;
     set_name(obs, cbs->name);
     obs->ctx = ctx;
-    obs->n_runs_flushed = UINT64_MAX;
+    obs->flushed_run = UINT64_MAX;
     *out = obs;
     return CT_OK;
 }
@@ -211,11 +211,13 @@ static void update_hooks(struct ct__obs_set *s)
     int k;
 
     s->want_time = false;
-    s->n_op_start = s->n_op_end = 0;
+    s->n_op_start = s->n_op_end = s->n_net_start = s->n_net_end = 0;
     for (k = 0; k < s->n; k++) {
         ct_observer_t *o = s->v[k];
         if (o->cbs.flags & CT_OBSERVER_F_TIME)
             s->want_time = true;
+        s->n_net_start += o->cbs.net_start_cb != NULL;
+        s->n_net_end += o->cbs.net_end_cb != NULL;
         if (o->cbs.op_start_cb != NULL)
             s->op_start[s->n_op_start++] = o;
         if (o->cbs.op_end_cb != NULL)
@@ -397,8 +399,8 @@ int ct_observer_flush(ct_observer_t *obs, ct_status_t *st)
             ct_status_prefix(cst, "observer %s: ", obs->name);
         }
     }
-    if (rc == CT_OK)
-        obs->n_runs_flushed = obs->n_runs;
+    if (rc == CT_OK && obs->net != NULL)
+        obs->flushed_run = obs->net->obs->run;
     return rc;
 }
 
@@ -439,8 +441,7 @@ void ct__obs_net_destroy(ct_net_t *net)
     for (k = 0; k < s->n; k++) {
         ct_observer_t *obs = s->v[k];
         obs->net = NULL;
-        if (obs->n_runs_flushed != obs->n_runs &&
-            ct_observer_flush(obs, &st) != CT_OK)
+        if (obs->flushed_run != s->run && ct_observer_flush(obs, &st) != CT_OK)
             /* ct_net_free cannot return an error: say it once here. Call
              * ct_observer_flush before ct_net_free to handle it. */
             fprintf(stderr, "cortado: warning: net %s: %s\n", net->name,
@@ -523,7 +524,6 @@ static int net_end_n(ct_net_t *net, int n, int rc, ct_status_t *st)
     for (k = 0; k < n; k++) {
         ct_observer_t *obs = s->v[k];
         int r;
-        obs->n_runs++;
         if (obs->cbs.net_end_cb == NULL)
             continue;
         ct_status_clear(&scratch);
@@ -544,7 +544,6 @@ int ct__obs_net_start_slow(ct_net_t *net, ct_status_t *st)
     ct_status_t scratch;
     int k, rc;
 
-    s->run++;
     fill_event(&ev, s, -1, 0, CT_OK);
     for (k = 0; k < s->n; k++) {
         ct_observer_t *obs = s->v[k];

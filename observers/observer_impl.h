@@ -98,11 +98,10 @@ struct ct_observer_s {
     char *file_template;
     char *file;
     bool per_net_file;
-    /* Runs that reached net end, and that figure at the last flush
-     * (UINT64_MAX: never flushed); ct_net_free flushes when they differ.
-     * Written by net end and flush, which never race (see header). */
-    uint64_t n_runs;
-    uint64_t n_runs_flushed;
+    /* The net's run number (set->run) at the last flush, UINT64_MAX when
+     * never flushed; ct_net_free flushes when the net ran since. Written
+     * by flush, which never races a run (see header). */
+    uint64_t flushed_run;
 };
 
 /* Per-net observer state, net->obs. NULL when nothing is attached. */
@@ -114,8 +113,9 @@ struct ct__obs_set {
      * so the per-op paths skip the others without a call. */
     int n_op_start, n_op_end;
     ct_observer_t **op_start, **op_end;
-    bool want_time; /* some observer has CT_OBSERVER_F_TIME */
-    uint64_t run;   /* current run; written by net start only */
+    int n_net_start, n_net_end; /* observers with those callbacks */
+    bool want_time;             /* some observer has CT_OBSERVER_F_TIME */
+    uint64_t run; /* current run; written by ct__obs_net_start only */
     struct ct_observer_net info;
     struct ct_observer_op *ops; /* info.ops, n_ops entries */
 };
@@ -161,7 +161,12 @@ void ct__obs_release_file(ct_observer_t *obs);
  * observer "<obs>" (net start): <message>` and the run must not start. */
 static inline int ct__obs_net_start(ct_net_t *net, ct_status_t *st)
 {
-    if (CT_LIKELY(net->obs == NULL))
+    struct ct__obs_set *s = net->obs;
+
+    if (CT_LIKELY(s == NULL))
+        return CT_OK;
+    s->run++;
+    if (s->n_net_start == 0)
         return CT_OK;
     return ct__obs_net_start_slow(net, st);
 }
@@ -170,7 +175,7 @@ static inline int ct__obs_net_start(ct_net_t *net, ct_status_t *st)
  * observer error when rc is CT_OK. */
 static inline int ct__obs_net_end(ct_net_t *net, int rc, ct_status_t *st)
 {
-    if (CT_LIKELY(net->obs == NULL))
+    if (CT_LIKELY(net->obs == NULL) || net->obs->n_net_end == 0)
         return rc;
     return ct__obs_net_end_slow(net, rc, st);
 }

@@ -185,7 +185,50 @@ char *ct__obs_suffixed_path(const char *path, long long k)
         *mx = hi[0];                                                           \
     }
 
+#if defined(__SSE__)
+#include <xmmintrin.h>
+
+/* The float case with SSE: minps(x, m) returns m when x is NaN, the same
+ * rule as the scalar loop, and the accumulators never hold a NaN, so the
+ * lane order of the final reduction does not matter. */
+static void minmax_f32(const float *x, int64_t n, float *mn, float *mx)
+{
+    __m128 lo0 = _mm_set1_ps(*mn), lo1 = lo0, hi0 = _mm_set1_ps(*mx);
+    __m128 hi1 = hi0;
+    float lo, hi;
+    int64_t i;
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m128 a = _mm_loadu_ps(x + i), b = _mm_loadu_ps(x + i + 4);
+        lo0 = _mm_min_ps(a, lo0);
+        lo1 = _mm_min_ps(b, lo1);
+        hi0 = _mm_max_ps(a, hi0);
+        hi1 = _mm_max_ps(b, hi1);
+    }
+    if (i + 4 <= n) {
+        __m128 a = _mm_loadu_ps(x + i);
+        lo1 = _mm_min_ps(a, lo1);
+        hi1 = _mm_max_ps(a, hi1);
+        i += 4;
+    }
+    lo0 = _mm_min_ps(lo1, lo0);
+    hi0 = _mm_max_ps(hi1, hi0);
+    lo0 = _mm_min_ps(_mm_movehl_ps(lo0, lo0), lo0);
+    hi0 = _mm_max_ps(_mm_movehl_ps(hi0, hi0), hi0);
+    lo0 = _mm_min_ss(_mm_shuffle_ps(lo0, lo0, 1), lo0);
+    hi0 = _mm_max_ss(_mm_shuffle_ps(hi0, hi0, 1), hi0);
+    lo = _mm_cvtss_f32(lo0);
+    hi = _mm_cvtss_f32(hi0);
+    for (; i < n; i++) {
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    *mn = lo;
+    *mx = hi;
+}
+#else
 DEFINE_MINMAX(minmax_f32, float)
+#endif
 DEFINE_MINMAX(minmax_i32, int32_t)
 DEFINE_MINMAX(minmax_i64, int64_t)
 

@@ -45,14 +45,16 @@ struct shape_set {
     char *json;
 };
 
+/* One op's (or the net's) events. The fields every run touches come
+ * first and fit one cache line; the shape sets live apart. */
 struct track {
     uint64_t t_start;
-    uint8_t cur_shape;
-    uint32_t n, cap;
     struct event *ev;
-    uint64_t dropped;
+    uint32_t n, cap;
+    uint8_t cur_shape;
     int n_shapes;
-    struct shape_set shapes[MAX_SHAPE_SETS];
+    uint64_t dropped;
+    struct shape_set *shapes; /* MAX_SHAPE_SETS, allocated at first use */
 };
 
 struct trace {
@@ -76,6 +78,7 @@ static void free_track(struct track *t)
         ct__free(t->shapes[k].dims);
         ct__free(t->shapes[k].json);
     }
+    ct__free(t->shapes);
     ct__free(t->ev);
     memset(t, 0, sizeof(*t));
 }
@@ -194,7 +197,7 @@ static bool shape_add(struct shape_set *s, const struct ct_observer_op *op)
 
     for (k = 0; k < op->n_inputs; k++) {
         const ct_tensor_t *t = ct__obs_blob_tensor(op->inputs[k]);
-        n += t != NULL ? ct_tensor_ndim(t) : 0;
+        n += t != NULL ? t->ndim : 0;
     }
     s->ndim = ct__calloc((size_t)op->n_inputs + 1, sizeof(int));
     s->dims = ct__calloc((size_t)n + 1, sizeof(int64_t));
@@ -236,6 +239,9 @@ static uint8_t shape_of(struct track *t, const struct ct_observer_op *op)
     for (k = 0; k < t->n_shapes; k++)
         if (shape_matches(&t->shapes[k], op))
             return (uint8_t)k;
+    if (t->shapes == NULL &&
+        (t->shapes = ct__calloc(MAX_SHAPE_SETS, sizeof(*t->shapes))) == NULL)
+        return NO_SHAPE;
     if (t->n_shapes == MAX_SHAPE_SETS || !shape_add(&t->shapes[k], op))
         return NO_SHAPE;
     t->n_shapes++;

@@ -16,10 +16,11 @@
  *   update_distinct_names each thread its own counter,
  * reporting ns per update as seen by one thread and the speedups. Each
  * thread times its updates in chunks far shorter than a scheduler time
- * slice (65536 sharded updates, 4096 of the slower kinds) and a run's
- * figure is the median chunk over all its threads; the result is the
- * median of --iters runs. On a shared, loaded machine a whole-run wall
- * time mostly measures preemption; the median chunk measures the update.
+ * slice (65536 sharded updates, 4096 of the slower kinds), the threads
+ * meet at a spinning barrier before every chunk so their chunks overlap,
+ * and a run's figure is the median chunk over all its threads; the
+ * result is the median of --iters runs. On a shared, loaded machine a whole-run
+ * wall time mostly measures preemption; the median chunk measures the update.
  * And
  *   export_10k            export of 10^4 counters with 1 or 2 live writer
  *                         shards (ct_stat_registry_export) against Caffe2's
@@ -27,6 +28,7 @@
  *                         entry, under the lock), plus the JSON text.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +144,31 @@ static size_t mreg_publish(struct mreg *r, struct mexport *out)
 
 /* ---- threaded update loops ---- */
 
+/* A spinning barrier run before every chunk, so the threads' timed chunks
+ * overlap (contention is measured while they really run together, even
+ * on a loaded machine); it yields while it waits for a preempted peer. */
+struct spin_bar {
+    _Atomic int count;
+    _Atomic int gen;
+    int n;
+};
+
+static void spin_wait(struct spin_bar *b)
+{
+    int g = atomic_load_explicit(&b->gen, memory_order_acquire);
+    int spins = 0;
+
+    if (atomic_fetch_add_explicit(&b->count, 1, memory_order_acq_rel) ==
+        b->n - 1) {
+        atomic_store_explicit(&b->count, 0, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->gen, 1, memory_order_release);
+        return;
+    }
+    while (atomic_load_explicit(&b->gen, memory_order_acquire) == g)
+        if (++spins > 1000)
+            sched_yield();
+}
+
 enum impl { IMPL_SHARDED, IMPL_MUTEX, IMPL_ATOMIC };
 
 struct upd_ctx {
@@ -152,6 +179,7 @@ struct upd_ctx {
     long chunk;       /* updates per timed chunk */
     int n_chunks;
     pthread_barrier_t *bar;
+    struct spin_bar *chunk_bar;
     double *chunk_ns; /* n_chunks wall times, out */
 };
 
@@ -175,7 +203,10 @@ static void *upd_thread(void *arg)
     }
     pthread_barrier_wait(c->bar);
     for (k = 0; k < c->n_chunks; k++) {
-        uint64_t t0 = bench_now_ns();
+        uint64_t t0;
+
+        spin_wait(c->chunk_bar);
+        t0 = bench_now_ns();
         switch (c->impl) {
         case IMPL_SHARDED:
             for (i = 0; i < c->chunk; i++)
@@ -204,6 +235,7 @@ static double run_updates(enum impl impl, int threads, bool same, long chunk,
     struct upd_ctx c[64];
     pthread_t tid[64];
     pthread_barrier_t bar;
+    struct spin_bar chunk_bar;
     ct_stat_registry_t *reg = NULL;
     struct mreg mreg;
     char names[64][16];
@@ -215,8 +247,12 @@ static double run_updates(enum impl impl, int threads, bool same, long chunk,
         die("registry");
     mreg_init(&mreg, 1024);
     pthread_barrier_init(&bar, NULL, (unsigned)threads);
+    atomic_init(&chunk_bar.count, 0);
+    atomic_init(&chunk_bar.gen, 0);
+    chunk_bar.n = threads;
     for (t = 0; t < threads; t++) {
         snprintf(names[t], sizeof(names[t]), "c%d", same ? 0 : t);
+        c[t].chunk_bar = &chunk_bar;
         c[t].impl = impl;
         c[t].reg = reg;
         c[t].mreg = &mreg;

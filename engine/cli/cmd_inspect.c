@@ -14,6 +14,7 @@
 
 #include "cortado/net.h"
 #include "cortado/proto.h"
+#include "cortado/storage.h"
 #include "engine/cli/cli_util.h"
 #include "engine/graph.h"
 #include "engine/strmap.h"
@@ -31,6 +32,9 @@ static const char help[] =
     "cortado runs before compiling, op types cortado does not implement\n"
     "yet, and the chain structure (linear runs of ops fused into one task\n"
     "by the dag executor). Works without creating any op.\n"
+    "FILE may also be a minidb file or an lmdb directory: lists its blobs\n"
+    "with type, dtype, shape, chunk count and size, and the manifest / CRC\n"
+    "status.\n"
     "\n"
     "Options:\n"
     "  --chains     list every chain with all its ops (default: only when\n"
@@ -274,6 +278,17 @@ int ct__cli_cmd_inspect(int argc, char **argv)
     }
     if (file == NULL)
         return ct__cli_usage_error(&p, "inspect needs a FILE");
+
+    /* A minidb file (or lmdb directory) is listed by the storage module. */
+    {
+        const char *db_type = ct_db_detect_type(file);
+        if (db_type != NULL) {
+            ct_status_clear(&st);
+            rc = ct_db_describe(db_type, file, stdout, &st);
+            return rc == CT_OK ? CT_CLI_EXIT_OK
+                               : ct__cli_status_error(&st, rc, NULL);
+        }
+    }
 
     rc = ct__cli_read_netdef(file, &def, &fmt, &size, &st);
     if (rc != CT_OK)

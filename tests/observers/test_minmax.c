@@ -290,7 +290,12 @@ static void test_minmax_needs_no_op_hook_without_overwrites(void **state)
 
     fc_net(f, CT_EXECUTOR_SIMPLE);
     attachf(f, "minmax=%s", ofx_path(f, "x.minmax"));
-    assert_null(f->net->obs);
+    assert_non_null(f->net->obs);
+    assert_int_equal(f->net->obs->n_op_start, 0);
+    assert_int_equal(f->net->obs->n_op_end, 0);
+    ofx_run_ok(f);
+    free_net(f);
+    ofx_assert_file(ofx_path(f, "x.minmax"), "0 FC 0 Y 17 54\n");
 }
 
 static void test_minmax_engine_spec_writes_one_file_per_net(void **state)

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cortado/cortado.h"
+#include "cortado/gradient.h"
 #include "ops/op_impl.h"
 #include "test_util.h"
 
@@ -450,6 +452,141 @@ test_conv_gradient_alloc_failures_return_enomem_no_leak(void **state)
     assert_true(done);
 }
 
+/* ---- gradient makers (ct_netdef_add_gradient_ops) ---- */
+
+static ct_netdef_t *parse_net(const char *txt)
+{
+    ct_netdef_t *def = NULL;
+    ct_status_t st;
+
+    if (ct_netdef_parse(txt, strlen(txt), CT_PROTO_TEXT, &def, &st) != CT_OK)
+        fail_msg("parse: %s", st.msg);
+    return def;
+}
+
+static void assert_op_io(const Caffe2__OperatorDef *op, const char *type,
+                         const char *ins, const char *outs)
+{
+    char buf[256];
+    size_t i, off;
+
+    assert_string_equal(op->type, type);
+    for (i = 0, off = 0, buf[0] = '\0'; i < op->n_input; i++)
+        off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s",
+                                i ? "," : "", op->input[i]);
+    assert_string_equal(buf, ins);
+    for (i = 0, off = 0, buf[0] = '\0'; i < op->n_output; i++)
+        off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s",
+                                i ? "," : "", op->output[i]);
+    assert_string_equal(buf, outs);
+    assert_true(op->is_gradient_op);
+}
+
+static const Caffe2__Argument *find_arg(const Caffe2__OperatorDef *op,
+                                        const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < op->n_arg; i++)
+        if (strcmp(op->arg[i]->name, name) == 0)
+            return op->arg[i];
+    return NULL;
+}
+
+/* Conv -> MaxPool -> global AveragePool: the makers emit Caffe2's
+ * gradient ops, and the backward net runs, giving the dW that the
+ * reference computes from the dY it propagated. */
+static void test_conv_and_pool_gradient_makers_build_runnable_net(void **state)
+{
+    struct tu_env *e = *state;
+    ct_netdef_t *def = parse_net(
+        "name: \"g\" external_input: \"X\" external_input: \"W\" "
+        "external_input: \"b\" "
+        "op { input: \"X\" input: \"W\" input: \"b\" output: \"Y\" "
+        "type: \"Conv\" arg { name: \"kernel\" i: 3 } "
+        "arg { name: \"pad\" i: 1 } } "
+        "op { input: \"Y\" output: \"Z\" type: \"MaxPool\" "
+        "arg { name: \"kernel\" i: 2 } arg { name: \"stride\" i: 2 } } "
+        "op { input: \"Z\" output: \"L\" type: \"AveragePool\" "
+        "arg { name: \"global_pooling\" i: 1 } }");
+    const char *loss = "L";
+    const struct cr_case c = {
+        "net",  2,      false,        2,   3,    4,       1, {6, 6}, {3, 3},
+        {1, 1}, {1, 1}, {1, 1, 1, 1}, {0}, true, CR_LISTS};
+    struct data d;
+    double *dw;
+    ct_net_t *net = NULL;
+    ct_status_t st;
+
+    if (ct_netdef_add_gradient_ops(def, &loss, 1, &st) != CT_OK)
+        fail_msg("add_gradient_ops: %s", st.msg);
+    assert_int_equal(def->n_op, 7);
+    assert_op_io(def->op[3], "ConstantFill", "L", "L_grad");
+    assert_op_io(def->op[4], "AveragePoolGradient", "Z,L,L_grad", "Z_grad");
+    assert_op_io(def->op[5], "MaxPoolGradient", "Y,Z,Z_grad", "Y_grad");
+    assert_op_io(def->op[6], "ConvGradient", "X,W,Y_grad",
+                 "W_grad,b_grad,X_grad");
+    assert_null(find_arg(def->op[6], "no_bias"));
+    assert_non_null(find_arg(def->op[6], "pad"));
+    data_init(&d, &c, 31);
+    data_feed(e, &c, &d);
+    if (ct_net_new(e->ws, def, NULL, &net, &st) != CT_OK ||
+        ct_net_run(net, &st) != CT_OK)
+        fail_msg("backward net: %s", st.msg);
+    /* dW from the Y_grad the net propagated. */
+    dw = calloc((size_t)d.nw, sizeof(double));
+    assert_non_null(dw);
+    cr_conv_bwd_ref(&c, d.x, d.w, ct_tensor_cdata(tu_fetch(e->ws, "Y_grad")),
+                    NULL, dw, NULL);
+    cr_assert_close("net dW", ct_tensor_cdata(tu_fetch(e->ws, "W_grad")), dw,
+                    d.nw, 1e-4, 1e-5);
+    /* Each of the N * M pooled maps averages 3 x 3 maxima: Y_grad holds
+     * 9 entries of 1/9 per map. */
+    {
+        const float *yg = ct_tensor_cdata(tu_fetch(e->ws, "Y_grad"));
+        double sum = 0;
+        int64_t i;
+        for (i = 0; i < d.ny; i++)
+            sum += yg[i];
+        assert_true(fabs(sum - (double)(c.n * c.m)) < 1e-4);
+    }
+    ct_net_free(net);
+    ct_netdef_free(def);
+    data_free(&d);
+    free(dw);
+}
+
+/* Without a bias the maker sets no_bias = 1; no_gradient_to_input = 1
+ * leaves dX out (Caffe2's GetConvGradient). */
+static void test_conv_gradient_maker_no_bias_no_input_gradient(void **state)
+{
+    ct_netdef_t *def = parse_net(
+        "name: \"g\" external_input: \"X\" external_input: \"W\" "
+        "op { input: \"X\" input: \"W\" output: \"Y\" type: \"Conv\" "
+        "arg { name: \"kernel\" i: 1 } "
+        "arg { name: \"no_gradient_to_input\" i: 1 } } "
+        "op { input: \"X\" input: \"W\" output: \"Y2\" type: \"Conv\" "
+        "arg { name: \"kernel\" i: 1 } }");
+    const char *losses[2] = {"Y", "Y2"};
+    const Caffe2__Argument *a;
+    ct_status_t st;
+
+    (void)state;
+    if (ct_netdef_add_gradient_ops(def, losses, 2, &st) != CT_OK)
+        fail_msg("add_gradient_ops: %s", st.msg);
+    /* Two seeds, then Y2's ConvGradient, then Y's; W gets two
+     * contributions, summed. */
+    assert_op_io(def->op[4], "ConvGradient", "X,W,Y2_grad",
+                 "W_grad_autosplit_0,X_grad");
+    assert_non_null(a = find_arg(def->op[4], "no_bias"));
+    assert_true(a->has_i && a->i == 1);
+    assert_op_io(def->op[5], "ConvGradient", "X,W,Y_grad",
+                 "W_grad_autosplit_1");
+    assert_non_null(a = find_arg(def->op[5], "no_bias"));
+    assert_true(a->i == 1);
+    ct_netdef_free(def);
+}
+
 /* ---- tests: errors ---- */
 
 static void test_conv_gradient_dy_shape_mismatch_returns_eshape(void **state)
@@ -575,6 +712,8 @@ int main(void)
         T(test_conv_gradient_empty_batch_gives_zeros),
         T(test_conv_transpose_equals_conv_gradient_dx),
         T(test_conv_gradient_alloc_failures_return_enomem_no_leak),
+        T(test_conv_and_pool_gradient_makers_build_runnable_net),
+        T(test_conv_gradient_maker_no_bias_no_input_gradient),
         T(test_conv_gradient_dy_shape_mismatch_returns_eshape),
         T(test_conv_gradient_output_count_errors),
         T(test_conv_gradient_infer_gives_shapes_and_cost),

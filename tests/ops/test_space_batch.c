@@ -350,8 +350,9 @@ static void run_on_pool(struct tu_env *e, struct ct__pool *pool,
 
 static void test_space_batch_pool_tiles_equal_serial(void **state)
 {
-    struct tu_env *e = *state;
-    struct ct__pool_config cfg;
+    struct tu_env *e = *state, par;
+    struct ct_engine_config cfg;
+    struct ct__pool_config pcfg;
     struct ct__pool *pool;
     const int64_t dx[4] = {3, 5, 67, 130};
     struct sb_args a = {2, 1, 2, 0, 0, false};
@@ -360,30 +361,47 @@ static void test_space_batch_pool_tiles_equal_serial(void **state)
     ct_status_t st;
     int order;
 
-    ct__pool_config_init(&cfg);
+    /* The fixture's engine may have one thread: a 2-thread engine runs the
+     * tiles on its own pool (ct_parallel_for), and on an explicit pool
+     * handed in as ctx->sched. */
+    ct_engine_config_init(&cfg);
     cfg.n_threads = 2;
-    cfg.bind = false;
-    assert_int_equal(ct__pool_new(&cfg, &pool, &st), CT_OK);
+    assert_int_equal(ct_engine_new(&cfg, &par.eng, &st), CT_OK);
+    assert_int_equal(ct_workspace_new(par.eng, NULL, &par.ws, &st), CT_OK);
+    ct__pool_config_init(&pcfg);
+    pcfg.n_threads = 2;
+    pcfg.bind = false;
+    assert_int_equal(ct__pool_new(&pcfg, &pool, &st), CT_OK);
     fill_bytes(x, nx);
     for (order = 0; order < 2; order++) {
-        const ct_tensor_t *ys, *yp;
+        const ct_tensor_t *ys, *yp, *ye;
         a.nhwc = order == 1;
         /* Even padded sizes: NCHW H 67, W 130; NHWC H 5, W 67. */
         a.pb = 0;
         a.pr = a.nhwc ? 1 : 0;
         tu_feed(e->ws, "X", CT_DTYPE_F32, 4, dx, x);
+        tu_feed(par.ws, "X", CT_DTYPE_F32, 4, dx, x);
         assert_int_equal(run1(e->ws, "SpaceToBatch", &a, "X", "Ys", &st),
                          CT_OK);
-        run_on_pool(e, pool, "SpaceToBatch", &a, "X", "Yp");
+        assert_int_equal(run1(par.ws, "SpaceToBatch", &a, "X", "Ye", &st),
+                         CT_OK);
+        run_on_pool(&par, pool, "SpaceToBatch", &a, "X", "Yp");
         ys = tu_fetch(e->ws, "Ys");
-        yp = tu_fetch(e->ws, "Yp");
+        yp = tu_fetch(par.ws, "Yp");
+        ye = tu_fetch(par.ws, "Ye");
         assert_int_equal(ct_tensor_nbytes(ys), ct_tensor_nbytes(yp));
         assert_memory_equal(ct_tensor_cdata(ys), ct_tensor_cdata(yp),
                             ct_tensor_nbytes(ys));
-        run_on_pool(e, pool, "BatchToSpace", &a, "Yp", "Xp");
-        assert_memory_equal(ct_tensor_cdata(tu_fetch(e->ws, "Xp")), x, nx);
+        assert_memory_equal(ct_tensor_cdata(ys), ct_tensor_cdata(ye),
+                            ct_tensor_nbytes(ys));
+        run_on_pool(&par, pool, "BatchToSpace", &a, "Yp", "Xp");
+        assert_memory_equal(ct_tensor_cdata(tu_fetch(par.ws, "Xp")), x, nx);
+        assert_int_equal(run1(par.ws, "BatchToSpace", &a, "Ye", "Xe", &st),
+                         CT_OK);
+        assert_memory_equal(ct_tensor_cdata(tu_fetch(par.ws, "Xe")), x, nx);
     }
     ct__pool_free(pool);
+    tu_env_destroy(&par);
     free(x);
 }
 

@@ -202,6 +202,23 @@ static void test_topology_new_null_reads_ct_topology_env(void **state)
     ct__topology_free(topo);
 }
 
+static void test_topology_env_hwloc_thissystem_enables_binding(void **state)
+{
+    struct ct__topology *topo = NULL;
+
+    (void)state;
+    setenv("CT_TOPOLOGY", "pack:2 numa:1 core:1 pu:1", 1);
+    setenv("HWLOC_THISSYSTEM", "1", 1);
+    assert_int_equal(ct__topology_new(NULL, 0, &topo, NULL), CT_OK);
+    unsetenv("HWLOC_THISSYSTEM");
+    unsetenv("CT_TOPOLOGY");
+    assert_int_equal(topo->n_nodes, 2);
+    assert_true(topo->is_thissystem);
+    assert_int_equal(topo->can_bind,
+                     hwloc_bitmap_weight(topo->real_cpuset) > 0);
+    ct__topology_free(topo);
+}
+
 static void test_topology_print_lists_nodes_and_threads(void **state)
 {
     struct ct__topology *topo = *state;
@@ -309,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_topology_new_invalid_synthetic_returns_einval),
         cmocka_unit_test(test_topology_new_real_machine_finds_cores),
         cmocka_unit_test(test_topology_new_null_reads_ct_topology_env),
+        cmocka_unit_test(test_topology_env_hwloc_thissystem_enables_binding),
         cmocka_unit_test_setup_teardown(
             test_topology_print_lists_nodes_and_threads, topo_setup_two_by_four,
             topo_teardown),

@@ -15,5 +15,6 @@
 #include "cortado/net.h"
 #include "cortado/proto.h"
 #include "cortado/npy.h"
+#include "cortado/storage.h"
 
 #endif /* CORTADO_CORTADO_H */
