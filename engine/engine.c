@@ -16,6 +16,7 @@
 #include "cortado/engine.h"
 #include "cortado/stats.h"
 #include "scheduler/sched.h"
+#include "storage/checkpoint.h"
 #include "engine/alloc.h"
 #include "engine/engine_impl.h"
 
@@ -82,6 +83,7 @@ int ct_engine_new(const struct ct_engine_config *cfg, ct_engine_t **out,
     atomic_init(&eng->mem_peak, 0);
     atomic_init(&eng->n_workspaces, 0);
     atomic_init(&eng->notices_printed, 0);
+    atomic_init(&eng->ckpt, NULL);
     if (ct__obs_engine_new(&eng->obs) != CT_OK)
         goto fail_observers;
     if (ct__engine_sched_init(eng) != CT_OK)
@@ -109,8 +111,13 @@ void ct_engine_free(ct_engine_t *eng)
                   0,
               "ct_engine_free: %d workspaces still alive",
               atomic_load_explicit(&eng->n_workspaces, memory_order_relaxed));
-    /* The pool goes first: its workers may still be parked, and nothing
-     * may run after the services they could touch are gone. */
+    /* The checkpoint writer first: it waits for the saves still queued,
+     * which read staged tensors charged to this engine and update its
+     * stats. */
+    ct__ckpt_writer_free(eng);
+    /* Then the pool, before the other services: its workers may still be
+     * parked, and nothing may run after the services they could touch
+     * are gone. */
     ct__engine_sched_free(eng);
     ct__obs_engine_free(eng->obs);
     ct_stat_registry_free(eng->stats);

@@ -9,6 +9,7 @@
 
 struct ct__obs_engine;
 struct ct__sched_state;
+struct ct__ckpt_writer;
 
 struct ct_engine_s {
     struct ct_engine_config cfg; /* defaults resolved; immutable */
@@ -26,6 +27,10 @@ struct ct_engine_s {
     struct ct_stat_registry_s *stats;
     /* Topology and pool, created on first use (scheduler/sched.c). */
     struct ct__sched_state *sched;
+    /* The asynchronous checkpoint writer (storage/checkpoint.c), created
+     * on first use by a CAS from NULL (acq_rel), then never changed until
+     * ct_engine_free; NULL while no checkpoint call was made. */
+    _Atomic(struct ct__ckpt_writer *) ckpt;
 };
 
 /* Made by ct_engine_new, freed by ct_engine_free (observers/creator.c).

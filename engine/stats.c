@@ -87,7 +87,7 @@
 /* The link lock sits just below the registry locks, in the gap
  * lock_rank.h leaves for modules. TODO(stats, issue 4): give it a name
  * in scheduler/lock_rank.h (not this module's file). */
-#define LINK_RANK ((enum ct_lock_rank)(CT_LOCK_RANK_STATS - 5))
+#define LINK_RANK CT_LOCK_RANK_STATS_LINK
 
 /* Initial-exec TLS: one %fs-relative load on x86-64 even in the shared
  * library (no __tls_get_addr call on the update path). The blocks are

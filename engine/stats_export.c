@@ -73,6 +73,21 @@ static void buf_printf(struct buf *b, const char *fmt, ...)
     buf_put(b, tmp, (size_t)n);
 }
 
+/* Appends v in decimal (no printf: exports format one per counter). */
+static void buf_put_i64(struct buf *b, int64_t v)
+{
+    char tmp[24], *e = tmp + sizeof(tmp), *p = e;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--p = '-';
+    buf_put(b, p, (size_t)(e - p));
+}
+
 /* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
@@ -112,7 +127,16 @@ static void put_escaped(struct buf *b, const char *s, bool json)
 
     while (i < n) {
         unsigned char c = p[i];
-        size_t l;
+        size_t l, run = i;
+        /* Printable ASCII other than the two escapes goes out in runs. */
+        while (run < n && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' &&
+               p[run] != '\\')
+            run++;
+        if (run > i) {
+            buf_put(b, (const char *)&p[i], run - i);
+            i = run;
+            continue;
+        }
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
             buf_put(b, e, 2);
@@ -161,7 +185,8 @@ static int format_json(const struct ct_stat_list *l, struct buf *b)
     for (i = 0; i < l->n; i++) {
         buf_puts(b, i == 0 ? "\n    \"" : ",\n    \"");
         put_escaped(b, v[i]->key, true);
-        buf_printf(b, "\": %" PRId64, v[i]->value);
+        buf_puts(b, "\": ");
+        buf_put_i64(b, v[i]->value);
     }
     buf_puts(b, l->n > 0 ? "\n  }\n}\n" : "}\n}\n");
     ct__free(v);
@@ -246,7 +271,9 @@ static int format_prom(const struct ct_stat_list *l, struct buf *b)
                 put_escaped(b, it[k].v->key, false);
                 buf_puts(b, "\"}");
             }
-            buf_printf(b, " %" PRId64 "\n", it[k].v->value);
+            buf_puts(b, " ");
+            buf_put_i64(b, it[k].v->value);
+            buf_puts(b, "\n");
         }
     }
     for (i = 0; i < n; i++)

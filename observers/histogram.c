@@ -70,9 +70,11 @@ struct histobs {
 
 /* ---- DynamicHistogram ---- */
 
-static int bin_of(const struct hist *h, float f)
+/* Bin of f for a bin width computed as dnnlowp does, (max - min) / n:
+ * the quotient is a float division too, so bins match bit for bit. */
+static int bin_of(const struct hist *h, float width, float f)
 {
-    float width = (h->max - h->min) / (float)h->n, q;
+    float q;
 
     if (width == 0)
         return 0;
@@ -82,19 +84,31 @@ static int bin_of(const struct hist *h, float f)
     return q >= (float)(h->n - 1) ? h->n - 1 : (int)q;
 }
 
+static float width_of(const struct hist *h)
+{
+    return (h->max - h->min) / (float)h->n;
+}
+
 static void hist_add(struct hist *h, float f, uint64_t cnt)
 {
-    h->bins[bin_of(h, f)] += cnt;
+    h->bins[bin_of(h, width_of(h), f)] += cnt;
 }
 
 static void hist_add_many(struct hist *h, const float *f, int64_t len)
 {
-    float width = (h->max - h->min) / (float)h->n;
+    float width = width_of(h);
+    uint64_t nan = 0;
     int64_t i;
 
+    if (!(width > 0)) {
+        for (i = 0; i < len; i++)
+            nan += f[i] != f[i];
+        h->bins[0] += (uint64_t)len - nan;
+        return;
+    }
     for (i = 0; i < len; i++)
         if (f[i] == f[i]) /* NaN was left out of min/max: leave it out */
-            h->bins[width > 0 ? bin_of(h, f[i]) : 0]++;
+            h->bins[bin_of(h, width, f[i])]++;
 }
 
 /* dnnlowp's RemapHistograms: each source bin's count goes to the

@@ -146,48 +146,76 @@ static int cs_copy_strings(ct_op_ctx_t *ctx, ct_tensor_t *dst, int64_t dst_off,
 
 /* ---- Concat ---- */
 
-/* Output dims and each input's extent along the axis; in[] are the input
- * shapes (all known). */
-static int concat_dims(const struct cs_state *s, int n, const ct_shape_t *in,
-                       int *axis, int64_t *extents, int *ynd, int64_t *yd,
-                       ct_status_t *st)
-{
-    const ct_shape_t *x0 = &in[0];
-    char b0[128], b1[128];
-    int i, k, rc, nd = x0->ndim + (s->add_axis ? 1 : 0);
-    int64_t total = 0;
+/* The inputs of a Concat: shapes at inference, tensors when running
+ * (already checked to be tensors). Reading them through this avoids
+ * copying n shapes at run time. */
+struct cs_inputs {
+    const ct_shape_t *shapes; /* NULL: read op's input tensors */
+    const ct_op_t *op;
+};
 
+static void cs_input(const struct cs_inputs *in, int i, ct_dtype_t *dt, int *nd,
+                     const int64_t **d)
+{
+    const ct_tensor_t *t;
+
+    if (in->shapes != NULL) {
+        *dt = in->shapes[i].dtype;
+        *nd = in->shapes[i].ndim;
+        *d = in->shapes[i].dims;
+        return;
+    }
+    t = ct_blob_get_tensor(in->op->in[i]);
+    *dt = t->dtype;
+    *nd = t->ndim;
+    *d = t->dims;
+}
+
+/* Checks the inputs and gives the output dims and the canonical axis. */
+static int concat_dims(const struct cs_state *s, int n,
+                       const struct cs_inputs *in, int *axis, int *ynd,
+                       int64_t *yd, ct_status_t *st)
+{
+    char b0[128], b1[128];
+    const int64_t *d0, *di;
+    ct_dtype_t t0, ti;
+    int i, k, rc, n0, ni, nd;
+    int64_t total = 0, ext;
+
+    cs_input(in, 0, &t0, &n0, &d0);
+    nd = n0 + (s->add_axis ? 1 : 0);
     if (nd > CT_MAX_DIMS)
-        return ct_status_setf(
-            st, CT_ESHAPE, "adding an axis to %s gives more than %d dims",
-            ct_dims_str(x0->ndim, x0->dims, b0, sizeof(b0)), CT_MAX_DIMS);
-    if ((rc = cs_axis(s, nd, axis, "input 0", x0->ndim, x0->dims, st)) != CT_OK)
+        return ct_status_setf(st, CT_ESHAPE,
+                              "adding an axis to %s gives more than %d dims",
+                              ct_dims_str(n0, d0, b0, sizeof(b0)), CT_MAX_DIMS);
+    if ((rc = cs_axis(s, nd, axis, "input 0", n0, d0, st)) != CT_OK)
         return rc;
     for (i = 0; i < n; i++) {
-        bool same = in[i].ndim == x0->ndim;
-        if (in[i].dtype != x0->dtype)
+        bool same;
+        cs_input(in, i, &ti, &ni, &di);
+        same = ni == n0;
+        if (ti != t0)
             return ct_status_setf(st, CT_ETYPE,
                                   "All inputs must have the same type, "
                                   "expected: %s but got: %s for input: %d",
-                                  ct_dtype_name(x0->dtype),
-                                  ct_dtype_name(in[i].dtype), i);
-        for (k = 0; same && k < x0->ndim; k++)
-            same = in[i].dims[k] == x0->dims[k] || (!s->add_axis && k == *axis);
+                                  ct_dtype_name(t0), ct_dtype_name(ti), i);
+        for (k = 0; same && k < n0; k++)
+            same = di[k] == d0[k] || (!s->add_axis && k == *axis);
         if (!same)
             return ct_status_setf(
                 st, CT_ESHAPE,
                 "input %d %s does not match input 0 %s: inputs may differ "
                 "only along axis %d%s",
-                i, ct_dims_str(in[i].ndim, in[i].dims, b1, sizeof(b1)),
-                ct_dims_str(x0->ndim, x0->dims, b0, sizeof(b0)), *axis,
+                i, ct_dims_str(ni, di, b1, sizeof(b1)),
+                ct_dims_str(n0, d0, b0, sizeof(b0)), *axis,
                 s->add_axis ? " (and not at all with add_axis)" : "");
-        extents[i] = s->add_axis ? 1 : in[i].dims[*axis];
-        if (extents[i] > INT32_MAX || total > INT64_MAX - extents[i])
+        ext = s->add_axis ? 1 : di[*axis];
+        if (ext > INT32_MAX || total > INT64_MAX - ext)
             return ct_status_setf(st, CT_EOVERFLOW,
                                   "the concatenated extent overflows at "
                                   "input %d",
                                   i);
-        total += extents[i];
+        total += ext;
     }
     *ynd = nd;
     for (k = 0, i = 0; k < nd; k++) {
@@ -196,7 +224,7 @@ static int concat_dims(const struct cs_state *s, int n, const ct_shape_t *in,
             if (!s->add_axis)
                 i++;
         } else {
-            yd[k] = x0->dims[i++];
+            yd[k] = d0[i++];
         }
     }
     return CT_OK;
@@ -206,48 +234,45 @@ static int concat_run(ct_op_ctx_t *ctx)
 {
     const struct cs_state *s = ctx->op->state;
     const int n = ctx->op->n_in;
-    ct_shape_t *shapes;
-    int64_t yd[CT_MAX_DIMS], *extents = NULL, before, after, off = 0;
+    const struct cs_inputs in = {NULL, ctx->op};
+    int64_t yd[CT_MAX_DIMS], before, after, off = 0;
     const ct_tensor_t *x;
     ct_tensor_t *y, *info;
     ct_status_t lst;
+    ct_dtype_t dt;
     size_t es;
     int i, axis, ynd, rc;
 
-    shapes = ct__calloc((size_t)n, sizeof(*shapes) + sizeof(int64_t));
-    if (shapes == NULL)
-        return ct_op_fail(ctx, CT_ENOMEM, "out of memory for %d input shapes",
-                          n);
-    extents = (int64_t *)(shapes + n);
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n; i++)
         if ((rc = ct_op_input(ctx, i, &x)) != CT_OK)
-            goto done;
-        shapes[i].dtype = x->dtype;
-        shapes[i].ndim = x->ndim;
-        memcpy(shapes[i].dims, x->dims, (size_t)x->ndim * sizeof(int64_t));
-    }
+            return rc;
     ct_status_clear(&lst);
-    rc = concat_dims(s, n, shapes, &axis, extents, &ynd, yd, &lst);
-    if (rc != CT_OK) {
-        rc = ct_op_fail(ctx, rc, "%s", lst.msg);
-        goto done;
-    }
+    rc = concat_dims(s, n, &in, &axis, &ynd, yd, &lst);
+    if (rc != CT_OK)
+        return ct_op_fail(ctx, rc, "%s", lst.msg);
     if (ctx->op->n_out > 1) {
-        int64_t nn = n;
+        const int64_t nn = n;
         if ((rc = ct_op_output(ctx, 1, CT_DTYPE_I32, 1, &nn, &info)) != CT_OK)
-            goto done;
-        for (i = 0; i < n; i++)
-            CT_DATA(info, int32_t)[i] = (int32_t)extents[i];
+            return rc;
+        for (i = 0; i < n; i++) {
+            ct_op_input(ctx, i, &x);
+            CT_DATA(info, int32_t)
+            [i] = s->add_axis ? 1 : (int32_t)x->dims[axis];
+        }
     }
-    if ((rc = ct_op_output(ctx, 0, shapes[0].dtype, ynd, yd, &y)) != CT_OK)
-        goto done;
+    ct_op_input(ctx, 0, &x);
+    dt = x->dtype;
+    if ((rc = ct_op_output(ctx, 0, dt, ynd, yd, &y)) != CT_OK)
+        return rc;
     before = dims_prod(yd, 0, axis);
     after = dims_prod(yd, axis + 1, ynd);
-    es = ct_dtype_size(shapes[0].dtype);
+    es = ct_dtype_size(dt);
+    /* One range for now; ct_parallel_for will split the inputs. */
     for (i = 0; i < n && rc == CT_OK; i++) {
-        const int64_t len = extents[i] * after;
+        int64_t len;
         ct_op_input(ctx, i, &x);
-        if (before > 0 && shapes[0].dtype == CT_DTYPE_STRING)
+        len = (s->add_axis ? 1 : x->dims[axis]) * after;
+        if (before > 0 && dt == CT_DTYPE_STRING)
             rc = cs_copy_strings(ctx, y, off, yd[axis] * after, x, 0, len,
                                  before, len);
         else if (before > 0)
@@ -256,8 +281,6 @@ static int concat_run(ct_op_ctx_t *ctx)
                          es);
         off += len;
     }
-done:
-    ct__free(shapes);
     return rc;
 }
 
@@ -270,8 +293,8 @@ static int concat_infer(const ct_op_t *op, const ct_shape_t *in,
                         ct_shape_t *out, ct_status_t *st)
 {
     const struct cs_state *s = op->state;
-    int64_t extents[64], *ext = extents;
-    int i, axis, rc;
+    const struct cs_inputs inputs = {in, op};
+    int i, axis;
 
     out[0].dtype = in[0].dtype;
     if (op->n_out > 1) {
@@ -282,17 +305,8 @@ static int concat_infer(const ct_op_t *op, const ct_shape_t *in,
     for (i = 0; i < op->n_in; i++)
         if (in[i].ndim < 0)
             return CT_OK;
-    if (op->n_in > 64) {
-        ext = ct__calloc((size_t)op->n_in, sizeof(int64_t));
-        if (ext == NULL)
-            return ct_status_setf(
-                st, CT_ENOMEM, "out of memory for %d input extents", op->n_in);
-    }
-    rc =
-        concat_dims(s, op->n_in, in, &axis, ext, &out[0].ndim, out[0].dims, st);
-    if (ext != extents)
-        ct__free(ext);
-    return rc;
+    return concat_dims(s, op->n_in, &inputs, &axis, &out[0].ndim, out[0].dims,
+                       st);
 }
 
 /* Bytes moved: every input element once. */
@@ -314,13 +328,26 @@ static double concat_cost(const ct_op_t *op, const ct_shape_t *in)
 
 /* ---- Split ---- */
 
-/* The extents of the n pieces of an axis of length len, from the split
- * input (data non-NULL), the argument, or equal parts. */
-static int split_extents(const struct cs_state *s, int n, int64_t len,
-                         const int32_t *data, int64_t n_data, int64_t *ext,
-                         ct_status_t *st)
+/* Extent i of the n pieces of an axis of length len, from the split
+ * input (data non-NULL), the argument, or equal parts. Valid once
+ * split_check passed. */
+static int64_t split_ext(const struct cs_state *s, int i, int n, int64_t len,
+                         const int32_t *data)
 {
-    int64_t total = 0;
+    if (s->add_axis)
+        return 1;
+    if (data != NULL)
+        return data[i];
+    if (s->n_split > 0)
+        return s->split[i];
+    return len / n;
+}
+
+/* Checks that the extents are >= 0 and add up to len. */
+static int split_check(const struct cs_state *s, int n, int64_t len,
+                       const int32_t *data, int64_t n_data, ct_status_t *st)
+{
+    int64_t total = 0, e;
     int i;
 
     if (data != NULL && n_data != n)
@@ -328,29 +355,22 @@ static int split_extents(const struct cs_state *s, int n, int64_t len,
                               "the split input has %lld values for %d "
                               "outputs",
                               (long long)n_data, n);
+    if (!s->add_axis && data == NULL && s->n_split == 0 && len % n != 0)
+        return ct_status_setf(st, CT_ESHAPE,
+                              "If you did not specify split explicitly, the "
+                              "number of input channels should be divisible "
+                              "by the output size (%lld along the axis, %d "
+                              "outputs).",
+                              (long long)len, n);
     for (i = 0; i < n; i++) {
-        if (s->add_axis)
-            ext[i] = 1;
-        else if (data != NULL)
-            ext[i] = data[i];
-        else if (s->n_split > 0)
-            ext[i] = s->split[i];
-        else if (len % n != 0)
-            return ct_status_setf(st, CT_ESHAPE,
-                                  "If you did not specify split explicitly, "
-                                  "the number of input channels should be "
-                                  "divisible by the output size (%lld along "
-                                  "the axis, %d outputs).",
-                                  (long long)len, n);
-        else
-            ext[i] = len / n;
-        if (ext[i] < 0)
+        e = split_ext(s, i, n, len, data);
+        if (e < 0)
             return ct_status_setf(st, CT_EARG,
                                   "split extent %d is negative (%lld)", i,
-                                  (long long)ext[i]);
-        if (ext[i] > len - total)
+                                  (long long)e);
+        if (e > len - total)
             break; /* the sum exceeds len: reported below */
-        total += ext[i];
+        total += e;
     }
     if (i < n || total != len)
         return ct_status_setf(st, CT_ESHAPE,
@@ -369,7 +389,8 @@ static int split_run(ct_op_ctx_t *ctx)
     const struct cs_state *s = ctx->op->state;
     const int n = ctx->op->n_out;
     const ct_tensor_t *x, *sp = NULL;
-    int64_t *ext, yd[CT_MAX_DIMS], before, after, off = 0;
+    const int32_t *data = NULL;
+    int64_t yd[CT_MAX_DIMS], before, after, off = 0;
     ct_status_t lst;
     size_t es;
     int i, k, axis, rc;
@@ -383,35 +404,30 @@ static int split_run(ct_op_ctx_t *ctx)
             return ct_op_fail(
                 ctx, CT_ETYPE, "the split input \"%s\" is %s, want INT32",
                 ct_op_input_name(ctx->op, 1), ct_dtype_name(sp->dtype));
+        data = CT_CDATA(sp, int32_t);
     }
     ct_status_clear(&lst);
-    if ((rc = cs_axis(s, x->ndim, &axis, "X", x->ndim, x->dims, &lst)) != CT_OK)
+    if ((rc = cs_axis(s, x->ndim, &axis, "X", x->ndim, x->dims, &lst)) !=
+            CT_OK ||
+        (rc = split_check(s, n, x->dims[axis], data, sp != NULL ? sp->numel : 0,
+                          &lst)) != CT_OK)
         return ct_op_fail(ctx, rc, "%s", lst.msg);
-    ext = ct__calloc((size_t)n, sizeof(int64_t));
-    if (ext == NULL)
-        return ct_op_fail(ctx, CT_ENOMEM, "out of memory for %d extents", n);
-    rc = split_extents(s, n, x->dims[axis],
-                       sp != NULL ? CT_CDATA(sp, int32_t) : NULL,
-                       sp != NULL ? sp->numel : 0, ext, &lst);
-    if (rc != CT_OK) {
-        rc = ct_op_fail(ctx, rc, "%s", lst.msg);
-        goto done;
-    }
     before = dims_prod(x->dims, 0, axis);
     after = dims_prod(x->dims, axis + 1, x->ndim);
     es = ct_dtype_size(x->dtype);
     for (i = 0; i < n; i++) {
-        const int64_t len = ext[i] * after;
+        const int64_t ext = split_ext(s, i, n, x->dims[axis], data);
+        const int64_t len = ext * after;
         const char *xs = ct_tensor_cdata(x);
         ct_tensor_t *y;
         int ynd = 0;
         for (k = 0; k < x->ndim; k++) {
             if (k == axis && s->add_axis)
                 continue;
-            yd[ynd++] = k == axis ? ext[i] : x->dims[k];
+            yd[ynd++] = k == axis ? ext : x->dims[k];
         }
         if ((rc = ct_op_output(ctx, i, x->dtype, ynd, yd, &y)) != CT_OK)
-            goto done;
+            return rc;
         if (before > 0 && x->dtype == CT_DTYPE_STRING)
             rc = cs_copy_strings(ctx, y, 0, len, x, off, x->dims[axis] * after,
                                  before, len);
@@ -419,12 +435,10 @@ static int split_run(ct_op_ctx_t *ctx)
             cs_copy_rows(ct_tensor_data(y), len, xs + (size_t)off * es,
                          x->dims[axis] * after, before, len, es);
         if (rc != CT_OK)
-            goto done;
+            return rc;
         off += len;
     }
-done:
-    ct__free(ext);
-    return rc;
+    return CT_OK;
 }
 
 static int split_init(ct_op_t *op, ct_status_t *st)
@@ -452,26 +466,29 @@ static int split_infer(const ct_op_t *op, const ct_shape_t *in, ct_shape_t *out,
                        ct_status_t *st)
 {
     const struct cs_state *s = op->state;
-    int64_t extents[64];
     int i, k, axis, rc;
+    int64_t len;
 
     for (i = 0; i < op->n_out; i++)
         out[i].dtype = in[0].dtype;
     /* The pieces of a split given as a tensor are known only at run time
      * (unless add_axis fixes them). */
-    if (in[0].ndim < 0 || op->n_out > 64 || (op->n_in > 1 && !s->add_axis))
+    if (in[0].ndim < 0 || (op->n_in > 1 && !s->add_axis))
         return CT_OK;
     if ((rc = cs_axis(s, in[0].ndim, &axis, "X", in[0].ndim, in[0].dims, st)) !=
-            CT_OK ||
-        (rc = split_extents(s, op->n_out, in[0].dims[axis], NULL, 0, extents,
-                            st)) != CT_OK)
+        CT_OK)
+        return rc;
+    len = in[0].dims[axis];
+    if ((rc = split_check(s, op->n_out, len, NULL, 0, st)) != CT_OK)
         return rc;
     for (i = 0; i < op->n_out; i++) {
         out[i].ndim = 0;
         for (k = 0; k < in[0].ndim; k++) {
             if (k == axis && s->add_axis)
                 continue;
-            out[i].dims[out[i].ndim++] = k == axis ? extents[i] : in[0].dims[k];
+            out[i].dims[out[i].ndim++] =
+                k == axis ? split_ext(s, i, op->n_out, len, NULL)
+                          : in[0].dims[k];
         }
     }
     return CT_OK;

@@ -147,11 +147,12 @@ static int split_x(const char *what, bool nhwc, int n_sp, int ndim,
 
 /* Fills the spatial part of g from per-dim extents in[0..n_sp) and
  * out[0..n_sp) and the arguments (or the global kernel). */
-static void geom_fill(const struct ct__conv_args *a, int n_sp,
-                      const int64_t *in, const int64_t *out, const int64_t *pad,
-                      struct ct__conv_geom *g)
+static int geom_fill(const struct ct__conv_args *a, int n_sp, const int64_t *in,
+                     const int64_t *out, const int64_t *pad,
+                     struct ct__conv_geom *g, ct_status_t *st)
 {
     const int off = CT_CONV_MAX_SP - n_sp;
+    bool ovf = false;
     int i;
 
     g->n_sp = n_sp;
@@ -170,10 +171,16 @@ static void geom_fill(const struct ct__conv_args *a, int n_sp,
             g->d[i] = a->dilation[j];
             g->pad[i] = pad[j];
         }
-        g->in_size *= g->in[i];
-        g->out_size *= g->out[i];
-        g->k_size *= g->k[i];
+        ovf |= __builtin_mul_overflow(g->in_size, g->in[i], &g->in_size);
+        ovf |= __builtin_mul_overflow(g->out_size, g->out[i], &g->out_size);
+        ovf |= __builtin_mul_overflow(g->k_size, g->k[i], &g->k_size);
     }
+    if (ovf)
+        return ct_status_setf(st, CT_EOVERFLOW,
+                              "the input, output or kernel volume of %d "
+                              "spatial dims overflows int64",
+                              n_sp);
+    return CT_OK;
 }
 
 /* Assembles [N, C, sp...] or [N, sp..., C]. */
@@ -185,22 +192,16 @@ static void make_dims(bool nhwc, int n_sp, int64_t n, int64_t c,
     dims[nhwc ? n_sp + 1 : 1] = c;
 }
 
-/* Checks products for int64 overflow: the output and the column. */
-static int geom_check_sizes(const struct ct__conv_geom *g, int ndim,
-                            const int64_t *y_dims, ct_status_t *st)
+/* The output's element count must fit int64. */
+static int geom_check_sizes(int ndim, const int64_t *y_dims, ct_status_t *st)
 {
     int64_t ny;
+    char sy[128];
 
-    if (ct_dims_numel(ndim, y_dims, &ny, NULL) != CT_OK ||
-        ct_dims_numel(CT_CONV_MAX_SP, g->in, &ny, NULL) != CT_OK ||
-        ct_dims_numel(CT_CONV_MAX_SP, g->k, &ny, NULL) != CT_OK) {
-        char sy[128];
-        return ct_status_setf(st, CT_EOVERFLOW,
-                              "output %s or the input/kernel volume "
-                              "overflows int64",
-                              dims_s(ndim, y_dims, sy, sizeof(sy)));
-    }
-    return CT_OK;
+    if (ct_dims_numel(ndim, y_dims, &ny, NULL) == CT_OK)
+        return CT_OK;
+    return ct_status_setf(st, CT_EOVERFLOW, "output %s overflows int64",
+                          dims_s(ndim, y_dims, sy, sizeof(sy)));
 }
 
 int ct__conv_geom_fwd(const struct ct__conv_args *a, int ndim,
@@ -234,7 +235,8 @@ int ct__conv_geom_fwd(const struct ct__conv_args *a, int ndim,
         if (rc != CT_OK)
             return rc;
     }
-    geom_fill(a, n_sp, sp, out, pad, g);
+    if ((rc = geom_fill(a, n_sp, sp, out, pad, g, st)) != CT_OK)
+        return rc;
     g->group = a->group > 0 ? a->group : 1;
     return CT_OK;
 }
@@ -242,12 +244,19 @@ int ct__conv_geom_fwd(const struct ct__conv_args *a, int ndim,
 /* BLAS takes int dims: the GEMM sizes of a geometry must fit. */
 static int blas_fit(const struct ct__conv_geom *g, ct_status_t *st)
 {
-    const int64_t kd = g->c / g->group * g->k_size;
-    const int64_t v[4] = {g->m, kd * g->group, g->out_size, g->in_size};
     static const char *const names[4] = {"output channels",
                                          "kernel size x channels",
                                          "output extent", "input extent"};
+    int64_t kd, v[4];
     int i;
+
+    /* c * k_size, the column height summed over the groups (NHWC's lda). */
+    if (__builtin_mul_overflow(g->c, g->k_size, &kd))
+        kd = INT64_MAX;
+    v[0] = g->m;
+    v[1] = kd;
+    v[2] = g->out_size;
+    v[3] = g->in_size;
 
     for (i = 0; i < 4; i++)
         if (v[i] > INT32_MAX)
@@ -333,7 +342,7 @@ int ct__conv_plan(const struct ct__conv_args *a, int x_ndim,
     g->m = m;
     make_dims(a->nhwc, a->n_sp, n, m, g->out + CT_CONV_MAX_SP - a->n_sp,
               y_dims);
-    if ((rc = geom_check_sizes(g, x_ndim, y_dims, st)) != CT_OK)
+    if ((rc = geom_check_sizes(x_ndim, y_dims, st)) != CT_OK)
         return rc;
     return blas_fit(g, st);
 }
@@ -384,13 +393,14 @@ int ct__conv_transpose_plan(const struct ct__conv_args *a, int x_ndim,
     }
     /* The convolution from Y (in) to X (out). */
     memset(g, 0, sizeof(*g));
-    geom_fill(a, a->n_sp, ysp, sp, pad, g);
+    if ((rc = geom_fill(a, a->n_sp, ysp, sp, pad, g, st)) != CT_OK)
+        return rc;
     g->n = n;
     g->c = c;
     g->m = m;
     g->group = a->group;
     make_dims(a->nhwc, a->n_sp, n, c, ysp, y_dims);
-    if ((rc = geom_check_sizes(g, x_ndim, y_dims, st)) != CT_OK)
+    if ((rc = geom_check_sizes(x_ndim, y_dims, st)) != CT_OK)
         return rc;
     return blas_fit(g, st);
 }
@@ -407,7 +417,7 @@ int ct__pool_plan(const struct ct__conv_args *a, int x_ndim,
     g->group = 1;
     make_dims(a->nhwc, g->n_sp, g->n, g->c, g->out + CT_CONV_MAX_SP - g->n_sp,
               y_dims);
-    return geom_check_sizes(g, x_ndim, y_dims, st);
+    return geom_check_sizes(x_ndim, y_dims, st);
 }
 
 int ct__conv_check_dims(const char *what, int ndim, const int64_t *dims,

@@ -135,21 +135,20 @@ static inline void ct__pool_window(int64_t o, int64_t s, int64_t pad, int64_t k,
 /* The argument specs every conv/pool op checks at creation (field kinds
  * only; values are checked by ct__conv_args_parse). Expands to array
  * elements: `{CT_CONV_ARG_SPECS, {"adjs", ...}, {NULL, ...}}`. */
+/* clang-format off */
 #define CT_CONV_ARG_SPECS                                                      \
-    {"kernel", CT_ARG_INT, false}, {"kernel_h", CT_ARG_INT, false},            \
-        {"kernel_w", CT_ARG_INT, false}, {"kernels", CT_ARG_INTS, false},      \
-        {"stride", CT_ARG_INT, false}, {"stride_h", CT_ARG_INT, false},        \
-        {"stride_w", CT_ARG_INT, false}, {"strides", CT_ARG_INTS, false},      \
-        {"pad", CT_ARG_INT, false}, {"pad_t", CT_ARG_INT, false},              \
-        {"pad_l", CT_ARG_INT, false}, {"pad_b", CT_ARG_INT, false},            \
-        {"pad_r", CT_ARG_INT, false}, {"pads", CT_ARG_INTS, false},            \
-        {"dilation", CT_ARG_INT, false}, {"dilation_h", CT_ARG_INT, false},    \
-        {"dilation_w", CT_ARG_INT, false}, {"dilations", CT_ARG_INTS, false},  \
-        {"group", CT_ARG_INT, false}, {"order", CT_ARG_STRING, false},         \
-        {"legacy_pad", CT_ARG_INT, false},                                     \
-    {                                                                          \
-        "global_pooling", CT_ARG_INT, false                                    \
-    }
+    {"kernel", CT_ARG_INT, false},     {"kernel_h", CT_ARG_INT, false},        \
+    {"kernel_w", CT_ARG_INT, false},   {"kernels", CT_ARG_INTS, false},        \
+    {"stride", CT_ARG_INT, false},     {"stride_h", CT_ARG_INT, false},        \
+    {"stride_w", CT_ARG_INT, false},   {"strides", CT_ARG_INTS, false},        \
+    {"pad", CT_ARG_INT, false},        {"pad_t", CT_ARG_INT, false},           \
+    {"pad_l", CT_ARG_INT, false},      {"pad_b", CT_ARG_INT, false},           \
+    {"pad_r", CT_ARG_INT, false},      {"pads", CT_ARG_INTS, false},           \
+    {"dilation", CT_ARG_INT, false},   {"dilation_h", CT_ARG_INT, false},      \
+    {"dilation_w", CT_ARG_INT, false}, {"dilations", CT_ARG_INTS, false},      \
+    {"group", CT_ARG_INT, false},      {"order", CT_ARG_STRING, false},        \
+    {"legacy_pad", CT_ARG_INT, false}, {"global_pooling", CT_ARG_INT, false}
+/* clang-format on */
 
 /* Inputs t[0..n) named names[]: t[0] must be FLOAT (CT_ENOTSUP naming
  * its dtype), every other one the same dtype (CT_ETYPE naming all). NULL

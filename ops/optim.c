@@ -106,6 +106,8 @@ static int ws_run(ct_op_ctx_t *ctx)
     ct_tensor_t *y;
     char s1[128], s2[128];
     int64_t b0, n;
+    size_t esz;
+    bool f64;
     int rc, k;
 
     if ((rc = ct_op_input(ctx, 0, &x0)) != CT_OK)
@@ -135,47 +137,42 @@ static int ws_run(ct_op_ctx_t *ctx)
                 ct_tensor_shape_str(x0, s2, sizeof(s2)));
     }
     x0v = ct_tensor_cdata(x0); /* before the output: copy on write */
-    {
-        const double w0 = scalar_of(ct_blob_get_tensor(op->in[1]));
-        rc = ct_op_output(ctx, 0, x0->dtype, x0->ndim, x0->dims, &y);
-        if (rc != CT_OK)
-            return rc;
-        for (b0 = 0; b0 < y->numel; b0 += n) {
-            const size_t esz = ct_dtype_size(x0->dtype), off = (size_t)b0 * esz;
-            n = y->numel - b0 < WS_BLOCK ? y->numel - b0 : WS_BLOCK;
-            for (k = 2; k < op->n_in || k == 2; k += 2) {
-                const ct_tensor_t *xk =
-                    k < op->n_in ? ct_blob_get_tensor(op->in[k]) : NULL;
-                const double wk =
-                    xk != NULL ? scalar_of(ct_blob_get_tensor(op->in[k + 1]))
-                               : 0;
-                char *yb = (char *)ct_tensor_data(y) + off;
-                const char *xb =
-                    xk != NULL ? (const char *)ct_tensor_cdata(xk) + off : NULL;
-                if (x0->dtype == CT_DTYPE_F32) {
-                    if (k == 2 && xk == NULL)
-                        ws_scale_f32(n, (float)w0,
-                                     (const float *)((const char *)x0v + off),
-                                     (float *)yb);
-                    else if (k == 2)
-                        ws_first_f32(n, (float)w0,
-                                     (const float *)((const char *)x0v + off),
-                                     (float)wk, (const float *)xb, (float *)yb);
-                    else
-                        ws_acc_f32(n, (float)wk, (const float *)xb,
-                                   (float *)yb);
-                } else {
-                    if (k == 2 && xk == NULL)
-                        ws_scale_f64(n, w0,
-                                     (const double *)((const char *)x0v + off),
-                                     (double *)yb);
-                    else if (k == 2)
-                        ws_first_f64(n, w0,
-                                     (const double *)((const char *)x0v + off),
-                                     wk, (const double *)xb, (double *)yb);
-                    else
-                        ws_acc_f64(n, wk, (const double *)xb, (double *)yb);
-                }
+    rc = ct_op_output(ctx, 0, x0->dtype, x0->ndim, x0->dims, &y);
+    if (rc != CT_OK)
+        return rc;
+    f64 = x0->dtype == CT_DTYPE_F64;
+    esz = ct_dtype_size(x0->dtype);
+    /* Block by block: Y = w0 X0 (+ w1 X1), then Y += wk Xk. */
+    for (b0 = 0; b0 < y->numel; b0 += n) {
+        const size_t off = (size_t)b0 * esz;
+        char *yb = (char *)ct_tensor_data(y) + off;
+        const char *xb0 = (const char *)x0v + off;
+        n = y->numel - b0 < WS_BLOCK ? y->numel - b0 : WS_BLOCK;
+        for (k = 0; k < op->n_in; k += 2) {
+            const double wk = scalar_of(ct_blob_get_tensor(op->in[k + 1]));
+            const char *xb = k == 0 ? xb0
+                                    : (const char *)ct_tensor_cdata(
+                                          ct_blob_get_tensor(op->in[k])) +
+                                          off;
+            if (k == 0 && op->n_in == 2) {
+                if (f64)
+                    ws_scale_f64(n, wk, (const double *)xb, (double *)yb);
+                else
+                    ws_scale_f32(n, (float)wk, (const float *)xb, (float *)yb);
+            } else if (k == 0) {
+                continue; /* X0 joins X1 in the first pass */
+            } else if (k == 2) {
+                const double w0 = scalar_of(ct_blob_get_tensor(op->in[1]));
+                if (f64)
+                    ws_first_f64(n, w0, (const double *)xb0, wk,
+                                 (const double *)xb, (double *)yb);
+                else
+                    ws_first_f32(n, (float)w0, (const float *)xb0, (float)wk,
+                                 (const float *)xb, (float *)yb);
+            } else if (f64) {
+                ws_acc_f64(n, wk, (const double *)xb, (double *)yb);
+            } else {
+                ws_acc_f32(n, (float)wk, (const float *)xb, (float *)yb);
             }
         }
     }

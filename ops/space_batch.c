@@ -44,11 +44,12 @@
  * off_w), BatchToSpace interleaves them back. The column ranges that
  * fall into the padding are computed per stream without division (from
  * pl / bs and (w - 1 + pl) / bs, found once per run), so inner loops are
- * plain strided copies; bs 2, 3, 4 with 1, 2, 4 or 8-byte units take a
- * fused loop over all streams. The work is split into tiles of (plane,
- * block of batch rows), about TILE_BYTES each, which are independent
- * (disjoint outputs) and run through ct_parallel_for (run_tiles, the one
- * call site).
+ * plain strided copies; bs 2, 3, 4 with units of 1 to 64 bytes (powers of
+ * two) take a fused loop over all streams that reads each space row once,
+ * row blocks at a time. The work is split into tiles of (plane, block of
+ * batch rows), about TILE_BYTES each, which are independent (disjoint
+ * outputs) and run through ct_parallel_for (run_tiles, the one call
+ * site).
  */
 #include <string.h>
 
@@ -413,19 +414,22 @@ FUSED(1)
 FUSED(2)
 FUSED(4)
 FUSED(8)
+FUSED(16)
+FUSED(32)
+FUSED(64)
 
 /* [size index][bs - 2] */
-static const deint_fn deint_fns[4][3] = {
-    {deint_1_2, deint_1_3, deint_1_4},
-    {deint_2_2, deint_2_3, deint_2_4},
-    {deint_4_2, deint_4_3, deint_4_4},
-    {deint_8_2, deint_8_3, deint_8_4},
+#define FNS(P, SZ)                                                             \
+    {                                                                          \
+        P##_##SZ##_2, P##_##SZ##_3, P##_##SZ##_4                               \
+    }
+static const deint_fn deint_fns[7][3] = {
+    FNS(deint, 1),  FNS(deint, 2),  FNS(deint, 4),  FNS(deint, 8),
+    FNS(deint, 16), FNS(deint, 32), FNS(deint, 64),
 };
-static const inter_fn inter_fns[4][3] = {
-    {inter_1_2, inter_1_3, inter_1_4},
-    {inter_2_2, inter_2_3, inter_2_4},
-    {inter_4_2, inter_4_3, inter_4_4},
-    {inter_8_2, inter_8_3, inter_8_4},
+static const inter_fn inter_fns[7][3] = {
+    FNS(inter, 1),  FNS(inter, 2),  FNS(inter, 4),  FNS(inter, 8),
+    FNS(inter, 16), FNS(inter, 32), FNS(inter, 64),
 };
 
 static int size_index(size_t u)
@@ -439,6 +443,12 @@ static int size_index(size_t u)
         return 2;
     case 8:
         return 3;
+    case 16:
+        return 4;
+    case 32:
+        return 5;
+    case 64:
+        return 6;
     default:
         return -1;
     }

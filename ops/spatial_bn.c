@@ -144,15 +144,17 @@ static int sbn_scratch(ct_op_ctx_t *ctx, int64_t c, double **d, float **f)
 {
     struct sbn_state *s = ctx->op->state;
     const size_t need = (size_t)c * (2 * sizeof(double) + 3 * sizeof(float));
+    void *p;
+    int rc;
 
     if (need > s->scratch_cap) {
-        void *p = ct__malloc(need);
-        if (p == NULL)
-            return ct_op_fail(ctx, CT_ENOMEM,
-                              "out of memory for %zu bytes of per-channel "
-                              "scratch (C=%lld)",
-                              need, (long long)c);
-        ct__free(s->scratch);
+        /* Through the engine, so the budget sees it (CT_ENOMEM names the
+         * request). */
+        rc = ct__engine_alloc(ctx->eng, need, "SpatialBN per-channel scratch",
+                              &p, ctx->status);
+        if (rc != CT_OK)
+            return rc;
+        ct__engine_free(ctx->eng, s->scratch, s->scratch_cap);
         s->scratch = p;
         s->scratch_cap = need;
     }
@@ -165,7 +167,8 @@ static void sbn_fini(ct_op_t *op)
 {
     struct sbn_state *s = op->state;
 
-    ct__free(s->scratch);
+    if (s->scratch != NULL)
+        ct__engine_free(op->eng, s->scratch, s->scratch_cap);
     s->scratch = NULL;
     s->scratch_cap = 0;
 }

@@ -21,6 +21,7 @@ enum ct_lock_rank {
     CT_LOCK_RANK_WORKSPACE = 30,   /* a workspace's blob table */
     CT_LOCK_RANK_POOL = 40,        /* pool-wide administration */
     CT_LOCK_RANK_POOL_INJECT = 50, /* a node's injection queue */
+    CT_LOCK_RANK_STATS_LINK = 55,  /* stat shards' thread links (global) */
     CT_LOCK_RANK_STATS = 60,       /* stat registry */
     CT_LOCK_RANK_TEST_OUTER = 70,  /* reserved for unit tests */
     CT_LOCK_RANK_TEST_INNER = 80,  /* reserved for unit tests */

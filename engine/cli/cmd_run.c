@@ -78,7 +78,8 @@ static const char help[] =
     "  -q, --quiet              print nothing on success\n"
     "  -h, --help               show this help\n"
     "\n"
-    "Every external input of NET must be fed or produced by INIT.\n"
+    "Every external input of NET must be fed, produced by INIT or\n"
+    "created by --fill-params (which skips inputs no op reads).\n"
     "Exit status: 0 success, 1 runtime failure, 2 usage error.\n";
 
 enum {

@@ -580,6 +580,33 @@ static void test_gradient_elementwise_net_double_matches_numeric(void **state)
     grad_check(f, "L", params, 6, 1e-6, 1e-8, 1e-6);
 }
 
+static void test_gradient_in_place_add_and_sub_match_numeric(void **state)
+{
+    struct fx *f = *state;
+    Caffe2__NetDef *tu = tu_net("ip", "X,Wm,B,C", "L");
+    const int64_t d24[2] = {2, 4}, d4[1] = {4};
+    const char *params[] = {"X", "Wm", "B", "C"};
+    int ag;
+
+    /* AddGradient and SubGradient then write their dA into dC itself. */
+    add_op(tu, "Mul", "X,Wm", "H");
+    add_op(tu, "Add", "H,B", "H"); /* in place, B broadcast */
+    add_op(tu, "Sub", "H,C", "H");
+    add_op(tu, "Tanh", "H", "T");
+    add_op(tu, "AveragedLoss", "T", "L");
+    f->def = lib_net(tu);
+    assert_int_equal(add_grads(f, "L"), CT_OK);
+    ag = find_op(f->def, "AddGradient", 0);
+    assert_true(ag > 0);
+    assert_io(f->def->op[ag], "H_grad,H,B", "H_grad,B_grad");
+    feed_rand(f->env.ws, "X", CT_DTYPE_F64, 2, d24, -1, 1, 31);
+    feed_rand(f->env.ws, "Wm", CT_DTYPE_F64, 2, d24, -1, 1, 32);
+    feed_rand(f->env.ws, "B", CT_DTYPE_F64, 1, d4, -1, 1, 33);
+    feed_rand(f->env.ws, "C", CT_DTYPE_F64, 2, d24, -1, 1, 34);
+    compile(f);
+    grad_check(f, "L", params, 4, 1e-6, 1e-8, 1e-6);
+}
+
 static void test_gradient_shape_ops_float_net_matches_numeric(void **state)
 {
     struct fx *f = *state;
@@ -664,6 +691,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_gradient_elementwise_net_double_matches_numeric, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            test_gradient_in_place_add_and_sub_match_numeric, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_gradient_shape_ops_float_net_matches_numeric, setup, teardown),
     };

@@ -604,6 +604,29 @@ static void test_stat_registry_export_json_empty_and_reset(void **state)
     assert_int_equal(value_of(reg, "n"), 0);
 }
 
+static void test_stat_registry_export_texts_format_int64_extremes(void **state)
+{
+    ct_stat_registry_t *reg = *state;
+    ct_status_t st;
+    char *text;
+
+    ct_stat_set(reg, add_counter(reg, "min", CT_STAT_GAUGE), INT64_MIN);
+    ct_stat_set(reg, add_counter(reg, "max", CT_STAT_GAUGE), INT64_MAX);
+    ct_stat_add(reg, add_counter(reg, "zero", CT_STAT_COUNTER), 0);
+    assert_int_equal(ct_stat_registry_export_json(reg, false, &text, NULL, &st),
+                     CT_OK);
+    assert_non_null(strstr(text, "\"min\": -9223372036854775808,\n"));
+    assert_non_null(strstr(text, "\"max\": 9223372036854775807,\n"));
+    assert_non_null(strstr(text, "\"zero\": 0\n"));
+    ct_free(text);
+    assert_int_equal(ct_stat_registry_export_prom(reg, false, &text, NULL, &st),
+                     CT_OK);
+    assert_string_equal(text, "# TYPE max gauge\nmax 9223372036854775807\n"
+                              "# TYPE min gauge\nmin -9223372036854775808\n"
+                              "# TYPE zero counter\nzero 0\n");
+    ct_free(text);
+}
+
 static void test_stat_registry_export_prom_exact_text(void **state)
 {
     ct_stat_registry_t *reg = *state;
@@ -1048,6 +1071,7 @@ int main(void)
         T(test_timer_get_keeps_running),
         T(test_stat_registry_export_json_exact_text),
         T(test_stat_registry_export_json_empty_and_reset),
+        T(test_stat_registry_export_texts_format_int64_extremes),
         T(test_stat_registry_export_prom_exact_text),
         T(test_stat_registry_export_prom_empty_is_empty_text),
         T(test_stat_registry_write_files_match_exports),

@@ -1042,6 +1042,24 @@ static void test_conv_infer_overflow_and_blas_range(void **state)
                      "pads overflows int64");
     ct__op_destroy(op);
     tu_op_free(def);
+    /* A 3-d input volume of 2^66 elements. */
+    {
+        const int64_t k3[3] = {1, 1, 1}, ext = (int64_t)1 << 22;
+        const int64_t x5[5] = {1, 1, ext, ext, ext};
+        const int64_t w5[5] = {1, 1, 1, 1, 1};
+        def = tu_op("Conv", "X,W", "Y");
+        tu_arg_ints(def, "kernels", 3, k3);
+        op = create_op(*state, def);
+        in[0] = shape(CT_DTYPE_F32, 5, x5);
+        in[1] = shape(CT_DTYPE_F32, 5, w5);
+        ct_status_clear(&st);
+        tu_assert_status(&st, op->schema->infer_cb(op, in, out, &st),
+                         CT_EOVERFLOW,
+                         "the input, output or kernel volume of 3 spatial "
+                         "dims overflows int64");
+        ct__op_destroy(op);
+        tu_op_free(def);
+    }
 }
 
 /* ---- the real MNIST LeNet ---- */

@@ -266,9 +266,9 @@ static void
 test_space_batch_unit_sizes_and_wide_rows_match_reference(void **state)
 {
     struct tu_env *e = *state;
-    /* NHWC units of 4, 8, 12, 16, 24 and 40 bytes; rows wide enough for
-     * the fused interior and several tiles. */
-    static const int64_t cs[] = {1, 2, 3, 4, 6, 10};
+    /* NHWC units of 4, 8, 12, 16, 24, 32, 40 and 64 bytes; rows wide
+     * enough for the fused interior and several tiles. */
+    static const int64_t cs[] = {1, 2, 3, 4, 6, 8, 10, 16};
     struct sb_args a = {2, 1, 3, 1, 1, true};
     size_t i;
 

@@ -13,8 +13,13 @@
 #include "cortado/blob.h"
 #include "cortado/workspace.h"
 #include "cortado/net.h"
+#include "cortado/observer.h"
+#include "cortado/gradient.h"
 #include "cortado/proto.h"
 #include "cortado/npy.h"
 #include "cortado/storage.h"
+#include "cortado/stats.h"
+#include "cortado/observer.h"
+#include "cortado/gradient.h"
 
 #endif /* CORTADO_CORTADO_H */

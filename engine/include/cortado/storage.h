@@ -22,6 +22,7 @@
 #include "cortado/common.h"
 #include "cortado/error.h"
 #include "cortado/tensor.h"
+#include "cortado/workspace.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -229,6 +230,85 @@ CT_API int ct_db_verify(const char *type, const char *path, uint64_t *n_records,
  * directory cannot be read). */
 CT_API int ct_db_sweep_temp_files(const char *path, int *n_removed,
                                   ct_status_t *st);
+
+/* ---- asynchronous checkpoints (storage/checkpoint.c) ----
+ *
+ * Each engine owns one checkpoint writer thread, started on first use. A
+ * call stages a consistent snapshot of the blobs, queues it and returns;
+ * the writer serializes it exactly as ct_db_save_items does (the file is
+ * byte-identical to a synchronous save) and publishes it crash-safely.
+ * Saves are grouped by pattern (a "checkpoint stream"): each stream has
+ * at most max_in_flight saves queued or being written (the next call
+ * waits: back-pressure), remembers the first error of its saves until a
+ * call reports it, and keeps its newest keep_last files. ct_engine_free
+ * waits for every queued save (see docs/storage.md).
+ * Thread-safety: both functions may be called from any number of threads
+ * at once; ct_engine_free must not race with them. */
+
+/* How a save snapshots tensor contents. */
+enum ct_checkpoint_snapshot {
+    /* Copy into staging tensors that the stream keeps and reuses from
+     * save to save (charged to the engine's memory budget). The caller
+     * may change the tensors in any way as soon as the call returns. */
+    CT_CHECKPOINT_SNAPSHOT_COPY = 0,
+    /* Take a reference on each tensor's storage instead (no copy at call
+     * time); a later ct_tensor_resize of the live tensor (what every op
+     * does before it writes an output, in place included) copies on write
+     * while the save still holds the storage. The caller must not write
+     * elements through a pointer obtained before the call (ct_tensor_data)
+     * without a ct_tensor_resize first. String tensors are always copied. */
+    CT_CHECKPOINT_SNAPSHOT_SHARE = 1,
+    CT_CHECKPOINT_SNAPSHOT_COUNT
+};
+
+/* Options of ct_engine_checkpoint_async. Fill the defaults with
+ * ct_checkpoint_options_init, then change what you need. */
+struct ct_checkpoint_options {
+    const char *db_type;   /* registered DB type; NULL = "minidb" */
+    int max_in_flight;     /* saves of the stream queued or being written
+                              at once, >= 1 (default 1) */
+    int keep_last;         /* > 0: after a save is published, delete the
+                              stream's older files so that the newest
+                              keep_last remain; 0 (default): keep all */
+    int snapshot;          /* enum ct_checkpoint_snapshot (default COPY) */
+    const struct ct_serialize_options *serialize; /* every tensor; NULL =
+                                                     the defaults */
+    const char *db_options; /* for ct_db_set_options; may be NULL */
+    size_t db_options_len;  /* bytes */
+};
+
+/* Fills o with the defaults. */
+CT_API void ct_checkpoint_options_init(struct ct_checkpoint_options *o);
+
+/* Saves the blobs `names[0..n)` of ws (tensors or std::string blobs,
+ * stored under their names, in this order) asynchronously to the file
+ * that `pattern` gives for `iter`: literal text, "%%" and at most one
+ * %d-style conversion, as the Checkpoint op's `db` (the path is used as
+ * given, relative to the working directory unless absolute). The call
+ * first waits while the stream (the pattern string) has max_in_flight
+ * saves in flight, then reports the stream's pending error if there is
+ * one, and otherwise stages the blobs and queues the save. opts may be
+ * NULL (defaults); every pointer is borrowed for the call only.
+ * Returns CT_OK once queued. Errors: the first unreported error of an
+ * earlier save of this stream (CT_EIO: that file was not written and the
+ * previous one is intact; CT_EDURABILITY: it was published but the
+ * directory fsync failed; ...), in which case nothing is staged or
+ * queued by this call; CT_EINVAL (bad option or name), CT_EARG (bad
+ * pattern), CT_ENOTFOUND (a missing blob or DB type), CT_ETYPE (a blob
+ * that cannot be saved), CT_ENOMEM (staging over the memory budget;
+ * nothing is queued and no file is touched). Thread-safe. */
+CT_API int ct_engine_checkpoint_async(ct_engine_t *eng,
+                                      const ct_workspace_t *ws,
+                                      const char *const *names, size_t n,
+                                      const char *pattern, int64_t iter,
+                                      const struct ct_checkpoint_options *opts,
+                                      ct_status_t *st);
+/* Waits until every save queued before the call is finished, releases
+ * the staging memory the streams keep, and reports (and clears) the
+ * pending errors of every stream: the oldest one is returned, its
+ * message followed by how many more there were. CT_OK when there were
+ * none. Thread-safe. */
+CT_API int ct_engine_flush_checkpoints(ct_engine_t *eng, ct_status_t *st);
 
 /* ---- inspection ---- */
 
