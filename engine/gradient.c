@@ -379,6 +379,25 @@ int ct__grad_op_set_float(Caffe2__OperatorDef *op, const char *name, float v,
     return CT_OK;
 }
 
+int ct__grad_op_set_ints(Caffe2__OperatorDef *op, const char *name,
+                         const int64_t *v, size_t n, ct_status_t *st)
+{
+    int64_t *copy = NULL;
+    Caffe2__Argument *a;
+
+    if (n > 0 && (copy = ct__calloc(n, sizeof(*copy))) == NULL)
+        return oom(st);
+    if ((a = arg_slot(op, name)) == NULL) {
+        ct__free(copy);
+        return oom(st);
+    }
+    if (n > 0)
+        memcpy(copy, v, n * sizeof(*copy));
+    a->ints = copy;
+    a->n_ints = n;
+    return CT_OK;
+}
+
 /* ---- the maker API ---- */
 
 const char *ct__grad_out(const struct ct__grad_ctx *g, int i)

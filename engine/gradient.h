@@ -30,6 +30,7 @@
 #define CT_ENGINE_GRADIENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cortado/error.h"
@@ -87,6 +88,9 @@ int ct__grad_op_set_int(Caffe2__OperatorDef *op, const char *name, int64_t v,
                         ct_status_t *st);
 int ct__grad_op_set_float(Caffe2__OperatorDef *op, const char *name, float v,
                           ct_status_t *st);
+/* The same for a list of ints (`ints`, copied), e.g. Transpose's axes. */
+int ct__grad_op_set_ints(Caffe2__OperatorDef *op, const char *name,
+                         const int64_t *v, size_t n, ct_status_t *st);
 
 /* The maker of ops that stop gradients (Caffe2's NO_GRADIENT: fills,
  * Iter, LearningRate, StopGradient, data ops): emits nothing and declares

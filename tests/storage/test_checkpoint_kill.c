@@ -2,7 +2,9 @@
  * A10, A16, A17): a child process (this binary re-executed with --child)
  * saves a few MB of tensors asynchronously in a loop, with values that
  * change every iteration and keep_last retention, while the parent
- * SIGKILLs it at a random moment 0-50 ms after its start. After every
+ * SIGKILLs it at a random moment 0-250 ms after it reported ready (a
+ * save of its 4.5 MB takes about 50 ms with its fsyncs on the CI VM, so
+ * kills land before, during and between saves). After every
  * kill each checkpoint file present must verify (framing, manifest, every
  * CRC32C), load, and hold exactly the values of the iteration its name
  * gives; the stale temporary files of the dead child must be swept; and
@@ -117,7 +119,8 @@ static bool holds(const ct_tensor_t *t, size_t k, int64_t i)
 
 /* ---- the child: checkpoints until killed ---- */
 
-static int child_main(const char *dir, int64_t base, int snapshot)
+static int child_main(const char *dir, int64_t base, int snapshot,
+                      int ready_fd)
 {
     struct ct_workspace_config wcfg = {NULL, NULL};
     struct ct_checkpoint_options o;
@@ -148,6 +151,9 @@ static int child_main(const char *dir, int64_t base, int snapshot)
     ct_checkpoint_options_init(&o);
     o.keep_last = 3;
     o.snapshot = snapshot;
+    if (write(ready_fd, "r", 1) != 1)
+        return 3;
+    close(ready_fd);
     /* Killed long before; a bound in case the parent died. */
     t_end = ct__now_ns() + 20ull * 1000000000u;
     for (i = base + 1; ct__now_ns() < t_end; i++) {
@@ -311,20 +317,30 @@ static void test_checkpoint_kill_newest_complete_checkpoint_loads(
     f.newest = -1;
     tu_env_init(&env);
     for (r = 1; r <= rounds; r++) {
-        char base_arg[32], mode_arg[8];
+        char base_arg[32], mode_arg[8], fd_arg[16], ready;
         int64_t base = (int64_t)r * ITERS_PER_ROUND;
-        long delay_us = (long)(rng_next(&rng) % 50001u);
-        int status;
+        long delay_us = (long)(rng_next(&rng) % 250001u);
+        int status, fds[2];
         pid_t pid;
 
+        assert_int_equal(pipe(fds), 0);
         snprintf(base_arg, sizeof(base_arg), "%lld", (long long)base);
         snprintf(mode_arg, sizeof(mode_arg), "%d", (int)(r % 2));
+        snprintf(fd_arg, sizeof(fd_arg), "%d", fds[1]);
         pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
-            execl(exe, exe, "--child", dir, base_arg, mode_arg, (char *)NULL);
+            close(fds[0]);
+            execl(exe, exe, "--child", dir, base_arg, mode_arg, fd_arg,
+                  (char *)NULL);
             _exit(127);
         }
+        close(fds[1]);
+        /* EOF instead of a byte: the child failed to start (counted by
+         * the exit status below). */
+        while (read(fds[0], &ready, 1) < 0 && errno == EINTR)
+            ;
+        close(fds[0]);
         sleep_us(delay_us);
         assert_int_equal(kill(pid, SIGKILL), 0);
         assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -356,9 +372,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_checkpoint_kill_newest_complete_checkpoint_loads),
     };
 
-    if (argc == 5 && strcmp(argv[1], "--child") == 0)
-        return child_main(argv[2], strtoll(argv[3], NULL, 10),
-                          atoi(argv[4]));
+    if (argc == 6 && strcmp(argv[1], "--child") == 0)
+        return child_main(argv[2], strtoll(argv[3], NULL, 10), atoi(argv[4]),
+                          atoi(argv[5]));
     return cmocka_run_group_tests_name("storage.checkpoint_kill", tests, NULL,
                                        NULL);
 }

@@ -15,11 +15,13 @@
 #include "cortado/net.h"
 #include "cortado/observer.h"
 #include "cortado/gradient.h"
+#include "cortado/fill.h"
 #include "cortado/proto.h"
 #include "cortado/npy.h"
 #include "cortado/storage.h"
 #include "cortado/stats.h"
 #include "cortado/observer.h"
 #include "cortado/gradient.h"
+#include "cortado/fill.h"
 
 #endif /* CORTADO_CORTADO_H */
