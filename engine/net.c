@@ -286,6 +286,9 @@ int ct_net_new(ct_workspace_t *ws, const ct_netdef_t *def,
         goto fail_status;
     for (i = 0; i < net->n_ops; i++)
         ct_status_clear(&net->node_status[i]);
+    rc = ct__net_stats_init(net, st);
+    if (rc != CT_OK)
+        goto fail_prepare;
     if (net->exec->prepare_cb != NULL) {
         rc = net->exec->prepare_cb(net, &net->exec_state, st);
         if (rc != CT_OK)
@@ -355,13 +358,17 @@ int ct_net_run(ct_net_t *net, ct_status_t *st)
     rc = ct__obs_net_start(net, st);
     if (rc == CT_OK) {
         if (CT_UNLIKELY(net->profile != NULL)) {
+            struct ct__profile_totals before;
             uint64_t t0 = ct__profile_now();
+            ct__profile_totals(net->profile, &before);
             rc = net->exec->run_cb(net, net->exec_state, st);
             net->profile->wall_ns += ct__profile_now() - t0;
             net->profile->runs++;
+            ct__net_stats_profiled(net, &before);
         } else {
             rc = net->exec->run_cb(net, net->exec_state, st);
         }
+        ct__net_stats_run(net, rc);
         rc = ct__obs_net_end(net, rc, st);
     }
     atomic_store_explicit(&net->running, false, memory_order_release);

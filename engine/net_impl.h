@@ -50,6 +50,10 @@ struct ct_net_s {
     /* Run profiling (scheduler/profile.h), NULL when off. Changed only
      * while `running` is claimed. */
     struct ct__profile *profile;
+    /* Handles of the engine registry's cortado/net and cortado/sched
+     * counters (scheduler/profile.c). */
+    uint32_t stat_runs, stat_failures, stat_tasks, stat_ready_ns,
+        stat_kernel_ns, stat_overhead_ns;
 };
 
 /* Frees net->profile (scheduler/profile.c); ct_net_free calls it. */

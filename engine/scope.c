@@ -244,8 +244,7 @@ int ct_workspace_stack_reuse_last_forward(ct_workspace_stack_t *s,
                                           ct_workspace_t *parent,
                                           const char *const *inner,
                                           const char *const *outer, size_t n,
-                                          ct_workspace_t **out,
-                                          ct_status_t *st)
+                                          ct_workspace_t **out, ct_status_t *st)
 {
     ct_workspace_t *ws;
     int rc;

@@ -36,7 +36,7 @@ struct do_state {
 };
 
 static const struct ct_arg_spec do_args[] = {
-    {"net", CT_ARG_NET, true},
+    {"net", CT_ARG_NET, false},
     {"inner_blobs", CT_ARG_STRINGS, false},
     {"outer_blobs_idx", CT_ARG_INTS, false},
     {"copy_external_blobs", CT_ARG_INT, false},
@@ -83,21 +83,18 @@ static int check_bindings(ct_op_t *op, const int64_t *idx, ct_status_t *st)
     for (i = 0; i < s->n_bind; i++) {
         for (j = 0; j < i; j++)
             if (strcmp(s->inner[i], s->inner[j]) == 0)
-                return ct_status_setf(st, CT_EARG,
-                                      "redefinition of inner blob %s",
-                                      s->inner[i]);
+                return ct_status_setf(
+                    st, CT_EARG, "redefinition of inner blob %s", s->inner[i]);
         if (idx[i] < 0 || idx[i] >= n_outer)
             return ct_status_setf(st, CT_EARG,
                                   "outer blob index (%lld, inner name: %s) "
                                   "is out of bounds [0, %d]",
                                   (long long)idx[i], s->inner[i], n_outer - 1);
-        s->outer[i] = idx[i] < n_in
-                          ? ct_op_input_name(op, (int)idx[i])
-                          : ct_op_output_name(op, (int)idx[i] - n_in);
+        s->outer[i] = idx[i] < n_in ? ct_op_input_name(op, (int)idx[i])
+                                    : ct_op_output_name(op, (int)idx[i] - n_in);
         for (j = 0; j < i; j++)
             if (strcmp(s->outer[i], s->outer[j]) == 0)
-                return ct_status_setf(st, CT_EARG,
-                                      "Reusage of outer name: %s",
+                return ct_status_setf(st, CT_EARG, "Reusage of outer name: %s",
                                       s->outer[i]);
     }
     /* Every outer name (an in-place pair counts once) must be bound. */

@@ -24,13 +24,13 @@ struct ctl_state {
 };
 
 static const struct ct_arg_spec if_args[] = {
-    {"then_net", CT_ARG_NET, true},
+    {"then_net", CT_ARG_NET, false},
     {"else_net", CT_ARG_NET, false},
     {NULL, CT_ARG_ANY, false},
 };
 
 static const struct ct_arg_spec while_args[] = {
-    {"loop_net", CT_ARG_NET, true},
+    {"loop_net", CT_ARG_NET, false},
     {"cond_net", CT_ARG_NET, false},
     {NULL, CT_ARG_ANY, false},
 };
@@ -53,8 +53,9 @@ static int compile(ct_op_t *op, const char *arg, const char *opname,
     *out = NULL;
     if (a == NULL || a->n == NULL) {
         if (required)
-            return ct_status_setf(st, CT_EARG, "%s must be specified in %s "
-                                               "operator",
+            return ct_status_setf(st, CT_EARG,
+                                  "%s must be specified in %s "
+                                  "operator",
                                   arg, opname);
         return CT_OK;
     }
@@ -104,20 +105,38 @@ static int read_cond(ct_op_ctx_t *ctx, const char *opname, bool *out)
                           opname, (long long)ct_tensor_numel(c));
     p = ct_tensor_cdata(c);
     switch (ct_tensor_dtype(c)) {
-    case CT_DTYPE_BOOL: *out = *(const bool *)p; break;
-    case CT_DTYPE_F32: *out = *(const float *)p != 0.0f; break;
-    case CT_DTYPE_F64: *out = *(const double *)p != 0.0; break;
-    case CT_DTYPE_I32: *out = *(const int32_t *)p != 0; break;
-    case CT_DTYPE_I64: *out = *(const int64_t *)p != 0; break;
-    case CT_DTYPE_I16: *out = *(const int16_t *)p != 0; break;
-    case CT_DTYPE_U16: *out = *(const uint16_t *)p != 0; break;
+    case CT_DTYPE_BOOL:
+        *out = *(const bool *)p;
+        break;
+    case CT_DTYPE_F32:
+        *out = *(const float *)p != 0.0f;
+        break;
+    case CT_DTYPE_F64:
+        *out = *(const double *)p != 0.0;
+        break;
+    case CT_DTYPE_I32:
+        *out = *(const int32_t *)p != 0;
+        break;
+    case CT_DTYPE_I64:
+        *out = *(const int64_t *)p != 0;
+        break;
+    case CT_DTYPE_I16:
+        *out = *(const int16_t *)p != 0;
+        break;
+    case CT_DTYPE_U16:
+        *out = *(const uint16_t *)p != 0;
+        break;
     case CT_DTYPE_BYTE:
-    case CT_DTYPE_U8: *out = *(const uint8_t *)p != 0; break;
-    case CT_DTYPE_I8: *out = *(const int8_t *)p != 0; break;
+    case CT_DTYPE_U8:
+        *out = *(const uint8_t *)p != 0;
+        break;
+    case CT_DTYPE_I8:
+        *out = *(const int8_t *)p != 0;
+        break;
     default:
         return ct_op_fail(ctx, CT_ETYPE,
-                          "Invalid condition in %s operator: %s tensor",
-                          opname, ct_dtype_name(ct_tensor_dtype(c)));
+                          "Invalid condition in %s operator: %s tensor", opname,
+                          ct_dtype_name(ct_tensor_dtype(c)));
     }
     return CT_OK;
 }
@@ -128,8 +147,7 @@ static int run_sub(ct_op_ctx_t *ctx, ct_net_t *net)
     int rc = ct_net_run(net, &sub);
 
     if (rc != CT_OK)
-        return ct_op_fail(ctx, rc, "subnet %s: %s", ct_net_name(net),
-                          sub.msg);
+        return ct_op_fail(ctx, rc, "subnet %s: %s", ct_net_name(net), sub.msg);
     return CT_OK;
 }
 

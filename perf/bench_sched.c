@@ -39,9 +39,9 @@
 struct graph {
     const char *shape;
     int n;
-    int *n_par;              /* n */
-    int *poff, *par;         /* parents CSR */
-    int *coff, *chi;         /* children CSR */
+    int *n_par;      /* n */
+    int *poff, *par; /* parents CSR */
+    int *coff, *chi; /* children CSR */
 };
 
 static void *xcalloc(size_t n, size_t sz)
@@ -298,8 +298,8 @@ static double run_pool(const struct graph *g, int threads,
     }
     pg.g = g;
     pg.work_ns = work_ns;
-    if (posix_memalign((void **)&pg.t, 64, sizeof(struct ptask) *
-                                               (size_t)g->n) != 0)
+    if (posix_memalign((void **)&pg.t, 64,
+                       sizeof(struct ptask) * (size_t)g->n) != 0)
         exit(1);
     roots = xcalloc((size_t)g->n, sizeof(*roots));
     for (i = 0; i < g->n; i++) {
@@ -456,8 +456,11 @@ static double run_omp(const struct graph *g, int threads,
                 const int *p = g->par + g->poff[i];
                 int np = g->n_par[i];
                 (void)np; /* used by the depend iterator only */
-#pragma omp task firstprivate(i) depend(iterator(j = 0 : np), in : deps[p[j]]) \
-    depend(out : deps[i])
+#pragma omp task firstprivate(i) depend(iterator(j = 0                         \
+                                                 : np),                        \
+                                        in                                     \
+                                        : deps[p[j]]) depend(out               \
+                                                             : deps[i])
                 body(work_ns);
             }
         }
@@ -512,9 +515,8 @@ static void print_num(const char *key, double v, int last)
 
 int main(int argc, char **argv)
 {
-    static const char *const shapes[] = {"chain",       "fanout",
-                                         "bintree",     "wavefront",
-                                         "independent", "random"};
+    static const char *const shapes[] = {"chain",     "fanout",      "bintree",
+                                         "wavefront", "independent", "random"};
     struct bench_opts o;
     int n_tasks = 100000, max_threads = 2, t, s, a;
     int64_t work_ns = 0;
@@ -548,9 +550,8 @@ int main(int argc, char **argv)
         return 2;
     }
     bench_print_env(&o);
-    for (t = 1; t <= max_threads; t = t < max_threads && t * 2 > max_threads
-                                          ? max_threads
-                                          : t * 2) {
+    for (t = 1; t <= max_threads;
+         t = t < max_threads && t * 2 > max_threads ? max_threads : t * 2) {
         for (s = 0; s < 6; s++) {
             struct graph g;
             double dag, pool, seq, omp = -1, tbb, build = 0;
@@ -587,8 +588,8 @@ int main(int argc, char **argv)
                        "  pool/seq %5.2f  speedup dag %4.2f pool %4.2f"
                        "  build %5.0f ns/op\n",
                        shapes[s], t, g.n, dag, pool, seq, omp, tbb,
-                       tbb > 0 ? dag / tbb : -1, pool / seq,
-                       base_dag[s] / dag, base_pool[s] / pool, build);
+                       tbb > 0 ? dag / tbb : -1, pool / seq, base_dag[s] / dag,
+                       base_pool[s] / pool, build);
             }
             fflush(stdout);
             graph_free(&g);

@@ -235,13 +235,13 @@ struct result {
 
 static int n_failed, n_passed;
 
-#define CHECK(cond, ...)                                                      \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            fprintf(stderr, "stress_sched: FAIL: " __VA_ARGS__);              \
-            fputc('\n', stderr);                                              \
-            return -1;                                                        \
-        }                                                                     \
+#define CHECK(cond, ...)                                                       \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "stress_sched: FAIL: " __VA_ARGS__);               \
+            fputc('\n', stderr);                                               \
+            return -1;                                                         \
+        }                                                                      \
     } while (0)
 
 static int fetch(ct_workspace_t *ws, int n, struct result *r)
@@ -376,9 +376,8 @@ int main(int argc, char **argv)
             seeds = 5;
             max_nodes = 500;
         } else {
-            fprintf(stderr,
-                    "usage: stress_sched [--seeds N] [--max-nodes N] "
-                    "[--smoke]\n");
+            fprintf(stderr, "usage: stress_sched [--seeds N] [--max-nodes N] "
+                            "[--smoke]\n");
             return 2;
         }
     }
@@ -401,8 +400,7 @@ int main(int argc, char **argv)
             struct rnet rn;
             struct result r1 = {0}, r2 = {0};
             int ok;
-            wd_arm(60, "pool %d seed %llu", pools[p],
-                   (unsigned long long)seed);
+            wd_arm(60, "pool %d seed %llu", pools[p], (unsigned long long)seed);
             rnet_build(&rn, "simple", max_nodes, seed);
             ok = run_case(eng, &rn, "simple", false, seed, &r1) == 0 &&
                  run_case(eng, &rn, "dag", true, seed, &r2) == 0 &&

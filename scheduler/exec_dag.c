@@ -84,7 +84,7 @@ struct dag_state {
     ct_net_t *net;
     struct dag_chain *chains; /* n_chains, 64-byte aligned block */
     size_t chains_bytes;
-    struct ct__task **roots;  /* n_roots */
+    struct ct__task **roots; /* n_roots */
     int n_roots;
     int n_sinks;
     /* Per run. Written by the caller before the roots are published and
@@ -139,9 +139,9 @@ static void run_chain_ops(struct dag_state *ds, int c, int ith, int node,
             /* acq_rel is not needed: the caller reads failed_node and the
              * node's status slot after the latch (acquire), which every
              * write of this thread happens-before. */
-            atomic_compare_exchange_strong_explicit(
-                &ds->failed_node, &expected, i, memory_order_relaxed,
-                memory_order_relaxed);
+            atomic_compare_exchange_strong_explicit(&ds->failed_node, &expected,
+                                                    i, memory_order_relaxed,
+                                                    memory_order_relaxed);
             atomic_store_explicit(&ds->abort, true, memory_order_relaxed);
             return;
         }
@@ -154,8 +154,7 @@ static void run_chain_ops(struct dag_state *ds, int c, int ith, int node,
  * outlives every net). It therefore holds one ready child back (`hold`)
  * until the end: while a ready child is unpublished the run cannot end,
  * because every chain has a path to a sink. */
-static struct ct__task *chain_task_run(struct ct__task *t,
-                                       struct ct__worker *w)
+static struct ct__task *chain_task_run(struct ct__task *t, struct ct__worker *w)
 {
     struct dag_chain *ch = (struct dag_chain *)t;
     struct dag_state *ds = ch->ds;
@@ -255,8 +254,7 @@ static int dag_prepare(ct_net_t *net, void **state, ct_status_t *st)
         ch->task.run_cb = chain_task_run;
         ch->ds = ds;
         ch->chain = c;
-        ch->n_parents =
-            g->chain_parent_off[c + 1] - g->chain_parent_off[c];
+        ch->n_parents = g->chain_parent_off[c + 1] - g->chain_parent_off[c];
         ch->numa_node = net->ops[g->chain_ops[g->chain_off[c]]]->numa_node;
         atomic_init(&ch->pending, ch->n_parents);
         ds->n_roots += ch->n_parents == 0;
@@ -280,9 +278,8 @@ fail_roots:
 fail_chains:
     ct__free(ds);
 fail_state:
-    return ct_status_setf(st, CT_ENOMEM,
-                          "net %s: out of memory for the dag executor",
-                          net->name);
+    return ct_status_setf(
+        st, CT_ENOMEM, "net %s: out of memory for the dag executor", net->name);
 }
 
 static void dag_release(ct_net_t *net, void *state)
@@ -365,13 +362,11 @@ static int dag_run(ct_net_t *net, void *state, ct_status_t *st)
     if (CT_UNLIKELY(net->profile != NULL)) {
         rc = ct__profile_reserve(net->profile, ds->nth);
         if (rc != CT_OK)
-            return ct_status_setf(st, rc,
-                                  "net %s: out of memory for profiling",
+            return ct_status_setf(st, rc, "net %s: out of memory for profiling",
                                   net->name);
         net->profile->threads = ct__pool_n_threads(pool);
         for (k = 0; k < ds->n_roots; k++)
-            ((struct dag_chain *)ds->roots[k])->ready_ns =
-                ct__profile_now();
+            ((struct dag_chain *)ds->roots[k])->ready_ns = ct__profile_now();
     }
     ct__latch_init(&ds->sinks_left, ds->n_sinks);
     atomic_store_explicit(&ds->failed_node, -1, memory_order_relaxed);

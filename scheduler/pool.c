@@ -454,6 +454,10 @@ static void participate(struct ct__worker *w, ct__pool_done_cb done_cb,
         if (done_cb != NULL && done_cb(arg))
             break;
         if ((t = find_task(w)) != NULL) {
+            /* Just woken and more work behind what we took: wake the next
+             * sleeper, so a burst announced by one notify fans out. */
+            if (woken && w->more)
+                notify_work(pool, w->node);
             woken = false;
             run_chain(w, t);
             continue;

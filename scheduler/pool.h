@@ -31,10 +31,11 @@
  * parks on its node's EventCount; at most cfg.max_spinners idle workers
  * per node spin at once, the others park at once. Publishing work costs a
  * fence and two loads when somebody spins or nobody sleeps; otherwise it
- * wakes one sleeper (of its node, else of another node). A spinner that
- * finds work and sees more left behind wakes one more participant, so a
- * burst fans out. An idle pool uses no CPU once its spin budget (~0.1-0.3
- * ms) has run out.
+ * wakes one sleeper (of its node, else of another node). A push onto a
+ * deque that already holds tasks skips even that (the notify is only a
+ * parallelism hint there). A spinner or sleeper that finds work and sees
+ * more left behind wakes one more participant, so a burst fans out. An idle
+ * pool uses no CPU once its spin budget (~0.1-0.3 ms) has run out.
  *
  * Waiting. ct__pool_wait(pool, done_cb, arg) runs tasks until done_cb(arg)
  * is true, spinning and then parking like a worker. Whoever makes the

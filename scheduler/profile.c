@@ -1,6 +1,8 @@
 /* cortado: per-net run profiling (see profile.h) and its public API. */
+#include <stddef.h>
 #include <string.h>
 
+#include "cortado/stats.h"
 #include "engine/alloc.h"
 #include "engine/net_impl.h"
 #include "scheduler/profile.h"
@@ -48,8 +50,8 @@ int ct_net_set_profiling(ct_net_t *net, bool on, ct_status_t *st)
 
     /* Claim the net like a run does, so the profile never changes under
      * a running executor. */
-    if (!atomic_compare_exchange_strong_explicit(&net->running, &expected,
-                                                 true, memory_order_acquire,
+    if (!atomic_compare_exchange_strong_explicit(&net->running, &expected, true,
+                                                 memory_order_acquire,
                                                  memory_order_relaxed))
         return ct_status_setf(st, CT_EBUSY,
                               "net %s: cannot change profiling while it "
@@ -68,8 +70,7 @@ int ct_net_set_profiling(ct_net_t *net, bool on, ct_status_t *st)
         }
         if (p == NULL || ct__profile_reserve(p, 1) != CT_OK) {
             profile_free(p);
-            atomic_store_explicit(&net->running, false,
-                                  memory_order_release);
+            atomic_store_explicit(&net->running, false, memory_order_release);
             return ct_status_setf(st, CT_ENOMEM,
                                   "net %s: out of memory for profiling",
                                   net->name);
@@ -136,4 +137,77 @@ int ct_net_op_time_ns(const ct_net_t *net, int i, uint64_t *total_ns)
         return CT_EINVAL;
     *total_ns = net->profile->op_ns[i];
     return CT_OK;
+}
+
+void ct__profile_totals(const struct ct__profile *p,
+                        struct ct__profile_totals *out)
+{
+    int s;
+
+    memset(out, 0, sizeof(*out));
+    for (s = 0; s < p->n_slots; s++) {
+        out->n_tasks += p->slots[s].n_tasks;
+        out->ready_ns += p->slots[s].ready_ns;
+        out->task_ns += p->slots[s].task_ns;
+        out->kernel_ns += p->slots[s].kernel_ns;
+    }
+}
+
+int ct__net_stats_init(ct_net_t *net, ct_status_t *st)
+{
+    static const struct {
+        const char *name;
+        size_t field;
+    } counters[] = {
+        {"cortado/net/runs", offsetof(struct ct_net_s, stat_runs)},
+        {"cortado/net/failures", offsetof(struct ct_net_s, stat_failures)},
+        {"cortado/sched/tasks", offsetof(struct ct_net_s, stat_tasks)},
+        {"cortado/sched/ready_latency_ns",
+         offsetof(struct ct_net_s, stat_ready_ns)},
+        {"cortado/sched/kernel_ns", offsetof(struct ct_net_s, stat_kernel_ns)},
+        {"cortado/sched/overhead_ns",
+         offsetof(struct ct_net_s, stat_overhead_ns)},
+    };
+    ct_stat_registry_t *reg = ct_engine_stats(net->eng);
+    size_t k;
+    int rc;
+
+    for (k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
+        ct_stat_t h;
+        rc = ct_stat_registry_add(reg, counters[k].name, CT_STAT_COUNTER, &h,
+                                  st);
+        if (rc != CT_OK)
+            return rc;
+        memcpy((char *)net + counters[k].field, &h, sizeof(h));
+    }
+    return CT_OK;
+}
+
+void ct__net_stats_run(ct_net_t *net, int rc)
+{
+    ct_stat_registry_t *reg = ct_engine_stats(net->eng);
+
+    ct_stat_add(reg, net->stat_runs, 1);
+    if (rc != CT_OK)
+        ct_stat_add(reg, net->stat_failures, 1);
+    else
+        ct_stat_add(reg, net->stat_tasks,
+                    net->executor == CT_EXECUTOR_SIMPLE ? net->n_ops
+                                                        : net->graph.n_chains);
+}
+
+void ct__net_stats_profiled(ct_net_t *net,
+                            const struct ct__profile_totals *before)
+{
+    ct_stat_registry_t *reg = ct_engine_stats(net->eng);
+    struct ct__profile_totals after;
+
+    ct__profile_totals(net->profile, &after);
+    ct_stat_add(reg, net->stat_ready_ns,
+                (int64_t)(after.ready_ns - before->ready_ns));
+    ct_stat_add(reg, net->stat_kernel_ns,
+                (int64_t)(after.kernel_ns - before->kernel_ns));
+    ct_stat_add(reg, net->stat_overhead_ns,
+                (int64_t)((after.task_ns - after.kernel_ns) -
+                          (before->task_ns - before->kernel_ns)));
 }

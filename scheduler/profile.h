@@ -33,13 +33,13 @@ struct ct__profile_slot {
 
 struct ct__profile {
     int n_ops;
-    int n_slots;                     /* grows with the pool's slots */
-    struct ct__profile_slot *slots;  /* n_slots, 64-byte aligned */
+    int n_slots;                    /* grows with the pool's slots */
+    struct ct__profile_slot *slots; /* n_slots, 64-byte aligned */
     size_t slots_bytes;
-    uint64_t *op_ns;                 /* n_ops: time per op, summed */
+    uint64_t *op_ns; /* n_ops: time per op, summed */
     uint64_t runs;
     uint64_t wall_ns;
-    int threads;                     /* participants of the last run */
+    int threads; /* participants of the last run */
 };
 
 static inline uint64_t ct__profile_now(void)
@@ -48,6 +48,25 @@ static inline uint64_t ct__profile_now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+/* Sums over slots, for the per-run deltas that go to the stat registry. */
+struct ct__profile_totals {
+    uint64_t n_tasks, ready_ns, task_ns, kernel_ns;
+};
+void ct__profile_totals(const struct ct__profile *p,
+                        struct ct__profile_totals *out);
+
+/* The engine registry's counters for nets (ct_net_new registers them):
+ *   cortado/net/runs, cortado/net/failures   every run
+ *   cortado/sched/tasks                       tasks run (chains, or ops
+ *                                             under the simple executor)
+ *   cortado/sched/ready_latency_ns, kernel_ns, overhead_ns
+ *                                             only from profiled runs
+ * Updates are per-thread-shard adds: no lock on the run path. */
+int ct__net_stats_init(ct_net_t *net, ct_status_t *st);
+void ct__net_stats_run(ct_net_t *net, int rc);
+void ct__net_stats_profiled(ct_net_t *net,
+                            const struct ct__profile_totals *before);
 
 /* Makes sure p has at least n_slots slots (zeroed). CT_ENOMEM. Called
  * by the caller before a run, never concurrently with one. */

@@ -24,9 +24,9 @@
 #include "scheduler/topology.h"
 
 struct ct__sched_state {
-    struct ct__mutex mu; /* guards creation of topo and pool */
-    struct ct__topology *topo;        /* guarded by mu; then immutable */
-    _Atomic(struct ct__pool *) pool;  /* release store under mu */
+    struct ct__mutex mu;             /* guards creation of topo and pool */
+    struct ct__topology *topo;       /* guarded by mu; then immutable */
+    _Atomic(struct ct__pool *) pool; /* release store under mu */
 };
 
 int ct__engine_sched_init(ct_engine_t *eng)
@@ -35,8 +35,7 @@ int ct__engine_sched_init(ct_engine_t *eng)
 
     if (s == NULL)
         return CT_ENOMEM;
-    if (ct__mutex_init(&s->mu, "engine.sched", CT_LOCK_RANK_ENGINE) !=
-        CT_OK) {
+    if (ct__mutex_init(&s->mu, "engine.sched", CT_LOCK_RANK_ENGINE) != CT_OK) {
         ct__free(s);
         return CT_ENOMEM;
     }
@@ -66,8 +65,7 @@ static int topology_locked(ct_engine_t *eng, ct_status_t *st)
     if (s->topo != NULL)
         return CT_OK;
     /* NULL (no config string, no CT_TOPOLOGY) is the real machine. */
-    rc = ct__topology_new(eng->topology, 0,
-                          &s->topo, st);
+    rc = ct__topology_new(eng->topology, 0, &s->topo, st);
     if (rc != CT_OK)
         ct_status_prefix(st, "engine topology: ");
     return rc;
@@ -98,8 +96,7 @@ struct ct__pool *ct__engine_pool_peek(const ct_engine_t *eng)
     return atomic_load_explicit(&eng->sched->pool, memory_order_acquire);
 }
 
-int ct__engine_pool(ct_engine_t *eng, struct ct__pool **out,
-                    ct_status_t *st)
+int ct__engine_pool(ct_engine_t *eng, struct ct__pool **out, ct_status_t *st)
 {
     struct ct__sched_state *s = eng->sched;
     struct ct__pool_config cfg;
@@ -160,8 +157,8 @@ static void parallel_for_openmp(int64_t n, int64_t grain, int nth,
 }
 #endif
 
-int ct_parallel_for(ct_op_ctx_t *ctx, int64_t n, int64_t grain,
-                    ct_range_fn fn, void *arg)
+int ct_parallel_for(ct_op_ctx_t *ctx, int64_t n, int64_t grain, ct_range_fn fn,
+                    void *arg)
 {
     ct_engine_t *eng = ctx->eng;
     struct ct__pool *pool = ctx->sched;
@@ -188,4 +185,64 @@ int ct_parallel_for(ct_op_ctx_t *ctx, int64_t n, int64_t grain,
             return rc;
     }
     return ct__parallel_for(pool, n, grain, fn, arg);
+}
+
+/* ---- engine gauges ---- */
+
+#ifdef CT_HAVE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+#include "cortado/stats.h"
+
+static int set_gauge(ct_stat_registry_t *reg, const char *name, int64_t v,
+                     ct_status_t *st)
+{
+    ct_stat_t h;
+    int rc = ct_stat_registry_add(reg, name, CT_STAT_GAUGE, &h, st);
+
+    if (rc == CT_OK)
+        ct_stat_set(reg, h, v);
+    return rc;
+}
+
+int ct_engine_update_stats(ct_engine_t *eng, ct_status_t *st)
+{
+    ct_stat_registry_t *reg = ct_engine_stats(eng);
+    struct ct__pool *pool = ct__engine_pool_peek(eng);
+    int rc;
+
+    rc = set_gauge(reg, "cortado/mem/tensor_bytes",
+                   (int64_t)ct_engine_mem_in_use(eng), st);
+    if (rc == CT_OK)
+        rc = set_gauge(reg, "cortado/mem/tensor_peak_bytes",
+                       (int64_t)ct_engine_mem_peak(eng), st);
+#ifdef CT_HAVE_JEMALLOC
+    if (rc == CT_OK) {
+        /* jemalloc's statistics are refreshed by advancing its epoch. */
+        uint64_t epoch = 1;
+        size_t allocated = 0, sz = sizeof(epoch);
+        mallctl("epoch", &epoch, &sz, &epoch, sz);
+        sz = sizeof(allocated);
+        if (mallctl("stats.allocated", &allocated, &sz, NULL, 0) == 0)
+            rc = set_gauge(reg, "cortado/mem/allocated_bytes",
+                           (int64_t)allocated, st);
+    }
+#endif
+    if (rc == CT_OK && pool != NULL) {
+        struct ct__pool_stats ps;
+        ct__pool_get_stats(pool, -1, &ps);
+        rc = set_gauge(reg, "cortado/pool/tasks", (int64_t)ps.n_tasks, st);
+        if (rc == CT_OK)
+            rc =
+                set_gauge(reg, "cortado/pool/steals", (int64_t)ps.n_steals, st);
+        if (rc == CT_OK)
+            rc = set_gauge(reg, "cortado/pool/injected", (int64_t)ps.n_injected,
+                           st);
+        if (rc == CT_OK)
+            rc = set_gauge(reg, "cortado/pool/parks", (int64_t)ps.n_parks, st);
+        if (rc == CT_OK)
+            rc = set_gauge(reg, "cortado/pool/parked_ns", (int64_t)ps.ns_parked,
+                           st);
+    }
+    return rc;
 }

@@ -19,8 +19,7 @@ struct ct__topology;
 /* The engine's pool, created on first call. Errors: CT_EINVAL (bad
  * topology string, named), CT_ENOMEM (memory or threads); a failed
  * creation is retried by the next call. */
-int ct__engine_pool(ct_engine_t *eng, struct ct__pool **out,
-                    ct_status_t *st);
+int ct__engine_pool(ct_engine_t *eng, struct ct__pool **out, ct_status_t *st);
 /* The pool if it was created already, else NULL. Never blocks. */
 struct ct__pool *ct__engine_pool_peek(const ct_engine_t *eng);
 /* The engine's topology, created on first call (like the pool). */

@@ -17,7 +17,7 @@
 int ct__service_thread_start(struct ct__thread *thr, const char *name,
                              void (*main_cb)(void *arg), void *arg)
 {
-    static const int keep_open[] = {SIGSEGV, SIGBUS, SIGFPE,
+    static const int keep_open[] = {SIGSEGV, SIGBUS,  SIGFPE,
                                     SIGILL,  SIGTRAP, SIGSYS};
     sigset_t all, old;
     size_t i;

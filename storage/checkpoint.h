@@ -21,8 +21,8 @@ struct ct__ckpt_request {
     /* The stream: saves with the same key share max_in_flight, pending
      * errors and retention. The op passes its resolved pattern. */
     const char *stream;
-    const char *path; /* the file to write (resolved) */
-    int64_t iter;     /* for messages */
+    const char *path;                 /* the file to write (resolved) */
+    int64_t iter;                     /* for messages */
     const struct ct_save_item *items; /* tensors / strings to snapshot */
     size_t n;
     const char *db_type;    /* registered */

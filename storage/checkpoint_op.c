@@ -145,8 +145,8 @@ static int resolve(ct_op_ctx_t *ctx, struct ckpt_state *s, const char *path,
 }
 
 /* async=1: the inputs as save items, handed to the checkpoint writer. */
-static int ckpt_submit(ct_op_ctx_t *ctx, struct ckpt_state *s,
-                       const char *path, int64_t iter)
+static int ckpt_submit(ct_op_ctx_t *ctx, struct ckpt_state *s, const char *path,
+                       int64_t iter)
 {
     const ct_op_t *op = ctx->op;
     struct ct__save_args *a = &s->a;
@@ -198,8 +198,7 @@ static int ckpt_submit(ct_op_ctx_t *ctx, struct ckpt_state *s,
 }
 
 /* async=0 with keep_last: the save published path; apply retention. */
-static int ckpt_retain(ct_op_ctx_t *ctx, struct ckpt_state *s,
-                       const char *path)
+static int ckpt_retain(ct_op_ctx_t *ctx, struct ckpt_state *s, const char *path)
 {
     char *full = NULL, *key = NULL;
     ct_status_t st;

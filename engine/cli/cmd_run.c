@@ -24,6 +24,7 @@
 #include "cortado/tensor.h"
 #include "cortado/workspace.h"
 #include "engine/cli/cli_util.h"
+#include "engine/cli/run_report.h"
 #include "engine/engine_impl.h"
 #include "proto/caffe2.pb-c.h"
 
@@ -37,7 +38,11 @@ static const char help[] =
     "                   [--input-shape BLOB=D0,D1,...]...\n"
     "                   [--fill-params random|zeros] [--seed N]\n"
     "                   [--fill-width N] [--iters N]\n"
-    "                   [--executor simple|dag] [--threads N] [--quiet]\n"
+    "                   [--executor simple|dag] [--threads N]\n"
+    "                   [--intra-op pool|openmp|serial] [--topology DESC]\n"
+    "                   [--profile] [--observe SPEC]...\n"
+    "                   [--stats-json FILE] [--stats-prom FILE]\n"
+    "                   [--stats-every K] [--quiet]\n"
     "\n"
     "Runs INIT once (if given), feeds the inputs, compiles NET and runs it\n"
     "N times, then writes the requested blobs as .npy files and prints a\n"
@@ -75,6 +80,25 @@ static const char help[] =
     "  --executor E             simple or dag (default: from NET's type)\n"
     "  -t, --threads N          worker threads (default: NET's num_workers\n"
     "                           or one per core)\n"
+    "  --intra-op MODE          parallelism inside ops: pool (the engine's\n"
+    "                           work-stealing pool, default), openmp (an\n"
+    "                           OpenMP team under the simple executor) or\n"
+    "                           serial\n"
+    "  --topology DESC          an hwloc synthetic topology instead of this\n"
+    "                           machine, e.g. \"pack:2 numa:1 core:1 pu:1\"\n"
+    "                           (default: $CT_TOPOLOGY; see cortado topo)\n"
+    "  --profile                print per-op-type time, wall time, critical\n"
+    "                           path, parallel efficiency and the mean\n"
+    "                           ready->start latency of the scheduler\n"
+    "  --observe SPEC           attach an observer: minmax=FILE,\n"
+    "                           histogram=FILE, time[=FILE.json],\n"
+    "                           runcount[=FILE], trace=FILE.json\n"
+    "                           [,key=value...]; repeatable\n"
+    "                           (docs/observers.md)\n"
+    "  --stats-json FILE        write the engine's stat registry as JSON\n"
+    "                           after the run\n"
+    "  --stats-prom FILE        the same in the Prometheus text format\n"
+    "  --stats-every K          also write them every K iterations\n"
     "  -q, --quiet              print nothing on success\n"
     "  -h, --help               show this help\n"
     "\n"
@@ -96,7 +120,14 @@ enum {
     OPT_INPUT_SHAPE,
     OPT_FILL_PARAMS,
     OPT_SEED,
-    OPT_FILL_WIDTH
+    OPT_FILL_WIDTH,
+    OPT_INTRA_OP,
+    OPT_TOPOLOGY,
+    OPT_PROFILE,
+    OPT_OBSERVE,
+    OPT_STATS_JSON,
+    OPT_STATS_PROM,
+    OPT_STATS_EVERY
 };
 
 static const struct ct__cli_opt opts[] = {
@@ -114,6 +145,13 @@ static const struct ct__cli_opt opts[] = {
     {"fill-params", 0, true, OPT_FILL_PARAMS},
     {"seed", 0, true, OPT_SEED},
     {"fill-width", 0, true, OPT_FILL_WIDTH},
+    {"intra-op", 0, true, OPT_INTRA_OP},
+    {"topology", 0, true, OPT_TOPOLOGY},
+    {"profile", 0, false, OPT_PROFILE},
+    {"observe", 0, true, OPT_OBSERVE},
+    {"stats-json", 0, true, OPT_STATS_JSON},
+    {"stats-prom", 0, true, OPT_STATS_PROM},
+    {"stats-every", 0, true, OPT_STATS_EVERY},
     {NULL, 0, false, 0},
 };
 
@@ -134,7 +172,16 @@ struct run_args {
     long long seed, fill_width;
     long long iters, threads;
     int executor; /* CT_NET_EXECUTOR_FROM_DEF or enum ct_executor */
-    bool quiet;
+    int intra_op; /* enum ct_intra_op */
+    const char *topology;
+    bool quiet, profile;
+    /* --observe specs (argv strings) */
+    const char **observe;
+    size_t n_observe;
+    /* --stats-json / --stats-prom files (NULL: not written); --stats-every
+     * K (0: only after the last iteration) */
+    const char *stats_json, *stats_prom;
+    long long stats_every;
 };
 
 /* Everything the command creates, released in one place. */
@@ -162,6 +209,7 @@ static void args_free(struct run_args *a)
     free(a->inputs);
     free(a->outputs);
     free(a->shapes);
+    free(a->observe);
 }
 
 /* Whether `name` is already fed by --input or --input-shape. */
@@ -231,7 +279,9 @@ static int parse_args(int argc, char **argv, struct run_args *a)
     a->inputs = calloc((size_t)argc, sizeof(*a->inputs));
     a->outputs = calloc((size_t)argc, sizeof(*a->outputs));
     a->shapes = calloc((size_t)argc, sizeof(*a->shapes));
-    if (a->inputs == NULL || a->outputs == NULL || a->shapes == NULL) {
+    a->observe = calloc((size_t)argc, sizeof(*a->observe));
+    if (a->inputs == NULL || a->outputs == NULL || a->shapes == NULL ||
+        a->observe == NULL) {
         ct__cli_error("out of memory");
         return CT_CLI_EXIT_FAIL;
     }
@@ -316,6 +366,38 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                 return ct__cli_usage_error(
                     &p, "--executor wants simple or dag, got '%s'", val);
             break;
+        case OPT_INTRA_OP:
+            if (strcmp(val, "pool") == 0)
+                a->intra_op = CT_INTRA_OP_POOL;
+            else if (strcmp(val, "openmp") == 0)
+                a->intra_op = CT_INTRA_OP_OPENMP;
+            else if (strcmp(val, "serial") == 0)
+                a->intra_op = CT_INTRA_OP_SERIAL;
+            else
+                return ct__cli_usage_error(
+                    &p, "--intra-op wants pool, openmp or serial, got '%s'",
+                    val);
+            break;
+        case OPT_TOPOLOGY:
+            a->topology = val;
+            break;
+        case OPT_PROFILE:
+            a->profile = true;
+            break;
+        case OPT_OBSERVE:
+            a->observe[a->n_observe++] = val;
+            break;
+        case OPT_STATS_JSON:
+            a->stats_json = val;
+            break;
+        case OPT_STATS_PROM:
+            a->stats_prom = val;
+            break;
+        case OPT_STATS_EVERY:
+            if (!ct__cli_parse_int(&p, "--stats-every", val, 1, 1000000000,
+                                   &a->stats_every))
+                return CT_CLI_EXIT_USAGE;
+            break;
         case CT_CLI_POSITIONAL:
             return ct__cli_usage_error(&p, "unexpected argument '%s'", val);
         default:
@@ -324,6 +406,9 @@ static int parse_args(int argc, char **argv, struct run_args *a)
     }
     if (a->net == NULL)
         return ct__cli_usage_error(&p, "--net NET is required");
+    if (a->stats_every > 0 && a->stats_json == NULL && a->stats_prom == NULL)
+        return ct__cli_usage_error(&p, "--stats-every needs --stats-json "
+                                       "FILE or --stats-prom FILE");
     if (a->fill_width > 0 && a->fill_mode == CT_FILL_NONE)
         return ct__cli_usage_error(&p, "--fill-width needs --fill-params");
     return CT_CLI_EXIT_OK;
@@ -491,8 +576,9 @@ static int compile_net(struct run_state *s, const struct run_args *a)
     return CT_OK;
 }
 
-static int run_iterations(struct run_state *s, long long iters)
+static int run_iterations(struct run_state *s, const struct run_args *a)
 {
+    long long iters = a->iters;
     double total = 0;
     long long i;
 
@@ -506,6 +592,12 @@ static int run_iterations(struct run_state *s, long long iters)
             return rc;
         }
         total += dt;
+        /* Outside the timed region; the last write follows the run. */
+        if (a->stats_every > 0 && (i + 1) % a->stats_every == 0 &&
+            i + 1 < iters &&
+            (rc = ct__run_write_stats(s->eng, a->stats_json, a->stats_prom,
+                                      &s->st)) != CT_OK)
+            return rc;
         if (i == 0 || dt < s->min_ns)
             s->min_ns = dt;
         if (i == 0 || dt > s->max_ns)
@@ -702,6 +794,8 @@ static int run(struct run_state *s, const struct run_args *a)
     ct_engine_config_init(&ecfg);
     if (a->threads > 0)
         ecfg.n_threads = (int)a->threads;
+    ecfg.intra_op = a->intra_op;
+    ecfg.topology = a->topology;
     rc = ct_engine_new(&ecfg, &s->eng, &s->st);
     if (rc == CT_OK)
         rc = ct_workspace_new(s->eng, NULL, &s->ws, &s->st);
@@ -727,11 +821,22 @@ static int run(struct run_state *s, const struct run_args *a)
             ct_status_prefix(&s->st, "--net %s: ", a->net);
     }
     if (rc == CT_OK)
-        rc = run_iterations(s, a->iters);
+        rc = ct__run_attach_observers(s->eng, s->net, a->observe, a->n_observe,
+                                      &s->st);
+    if (rc == CT_OK && a->profile)
+        rc = ct_net_set_profiling(s->net, true, &s->st);
+    if (rc == CT_OK)
+        rc = run_iterations(s, a);
     if (rc == CT_OK)
         rc = write_outputs(s, a);
+    if (rc == CT_OK)
+        rc = ct__run_write_stats(s->eng, a->stats_json, a->stats_prom, &s->st);
     if (rc == CT_OK && !a->quiet)
         print_summary(s, a);
+    if (rc == CT_OK)
+        rc = ct__run_flush_observers(s->net, a->quiet, &s->st);
+    if (rc == CT_OK && a->profile && !a->quiet)
+        rc = ct__run_print_profile(s->net, stdout, &s->st);
     return rc;
 }
 

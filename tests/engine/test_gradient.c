@@ -23,6 +23,7 @@
 #include "cortado/gradient.h"
 #include "cortado/net.h"
 #include "cortado/proto.h"
+#include "engine/gradient.h"
 #include "test_util.h"
 
 /* ---- fixtures ---- */
@@ -412,6 +413,40 @@ static void test_add_gradient_ops_skips_ops_off_the_path(void **state)
     assert_int_equal(f->def->n_op, 4 + 3);
 }
 
+static void test_grad_op_set_args_replace_or_append(void **state)
+{
+    Caffe2__NetDef *tu = tu_net("n", "X", "Y");
+    Caffe2__OperatorDef *op = tu_op("Transpose", "X", "Y");
+    const int64_t axes[3] = {2, 0, 1};
+    const Caffe2__Argument *a;
+    ProtobufCMessage *m;
+    Caffe2__NetDef *def;
+    ct_status_t st;
+
+    (void)state;
+    /* Through a library-owned copy: the setters use the library
+     * allocator, as on the ops the builder emits. */
+    tu_arg_i(op, "axis", 1);
+    tu_net_add_op(tu, op);
+    assert_int_equal(ct_proto_copy(&tu->base, &m, &st), CT_OK);
+    tu_net_free(tu);
+    def = (Caffe2__NetDef *)m;
+    op = def->op[0];
+    assert_int_equal(ct__grad_op_set_int(op, "axis", 3, &st), CT_OK);
+    assert_int_equal(ct__grad_op_set_float(op, "scale", 0.5f, &st), CT_OK);
+    assert_int_equal(ct__grad_op_set_ints(op, "axes", axes, 3, &st), CT_OK);
+    assert_int_equal(op->n_arg, 3);
+    assert_non_null(a = find_arg(op, "axis"));
+    assert_true(a->has_i && a->i == 3);
+    assert_non_null(a = find_arg(op, "scale"));
+    assert_true(a->has_f && a->f == 0.5f);
+    assert_non_null(a = find_arg(op, "axes"));
+    assert_int_equal(a->n_ints, 3);
+    assert_int_equal(a->ints[0], 2);
+    assert_int_equal(a->ints[2], 1);
+    ct_netdef_free(def);
+}
+
 /* ---- errors (def unchanged) ---- */
 
 static void test_add_gradient_ops_no_gradient_returns_enotsup(void **state)
@@ -669,6 +704,7 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             test_add_gradient_ops_skips_ops_off_the_path, setup, teardown),
+        cmocka_unit_test(test_grad_op_set_args_replace_or_append),
         cmocka_unit_test_setup_teardown(
             test_add_gradient_ops_no_gradient_returns_enotsup, setup, teardown),
         cmocka_unit_test_setup_teardown(

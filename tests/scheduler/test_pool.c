@@ -561,6 +561,61 @@ static void test_pool_wait_parked_caller_wakes_on_completion(void **state)
     ct__pool_free(pool);
 }
 
+/* All participants must run at once: each task blocks until every one of
+ * them has started (or a deadline passes). One notify announces the
+ * burst, so the sleepers must wake each other. */
+struct meet {
+    struct ct__task task;
+    _Atomic int *arrived;
+    int n;
+    bool met;
+    struct ct__latch *done;
+};
+
+static struct ct__task *meet_run(struct ct__task *t, struct ct__worker *w)
+{
+    struct meet *m = (struct meet *)t;
+    int waited = 0;
+
+    atomic_fetch_add(m->arrived, 1);
+    while (atomic_load(m->arrived) < m->n && waited++ < 10000)
+        sleep_ms(1);
+    m->met = atomic_load(m->arrived) >= m->n;
+    ct__latch_count_down(ct__worker_pool(w), m->done, 1);
+    return NULL;
+}
+
+static void test_pool_burst_wakes_every_sleeping_worker(void **state)
+{
+    enum { N = 4 };
+    struct ct__pool *pool = make_pool(N); /* 3 workers + the caller */
+    struct meet m[N];
+    struct ct__task *ptrs[N];
+    struct ct__latch done;
+    struct ct__worker *w;
+    _Atomic int arrived = 0;
+    int i;
+
+    (void)state;
+    sleep_ms(50); /* every worker has spun out and parked */
+    ct__latch_init(&done, N);
+    for (i = 0; i < N; i++) {
+        m[i].task.run_cb = meet_run;
+        m[i].arrived = &arrived;
+        m[i].n = N;
+        m[i].met = false;
+        m[i].done = &done;
+        ptrs[i] = &m[i].task;
+    }
+    w = ct__pool_attach(pool);
+    ct__worker_push_n(w, ptrs, N); /* one notify for the whole burst */
+    ct__pool_wait_latch(pool, &done);
+    ct__pool_detach(w);
+    for (i = 0; i < N; i++)
+        assert_true(m[i].met);
+    ct__pool_free(pool);
+}
+
 /* ---- NUMA nodes ---- */
 
 struct blocker {
@@ -924,6 +979,7 @@ int main(void)
         cmocka_unit_test(test_pool_wait_more_callers_than_slots_all_complete),
         cmocka_unit_test(test_pool_detach_moves_leftover_tasks_to_injection),
         cmocka_unit_test(test_pool_wait_parked_caller_wakes_on_completion),
+        cmocka_unit_test(test_pool_burst_wakes_every_sleeping_worker),
         cmocka_unit_test(
             test_pool_two_nodes_other_node_takes_queued_and_stolen_work),
         cmocka_unit_test(test_pool_thissystem_two_nodes_pins_workers_for_real),

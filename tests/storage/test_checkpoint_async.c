@@ -380,8 +380,8 @@ static void caller_main(void *arg)
     atomic_store(&c->returned, 1);
 }
 
-static void test_checkpoint_async_second_save_waits_at_max_in_flight(
-    void **state)
+static void
+test_checkpoint_async_second_save_waits_at_max_in_flight(void **state)
 {
     struct env *e = *state;
     struct ct_checkpoint_options o;
@@ -557,8 +557,7 @@ static void test_checkpoint_async_fault_reported_by_flush(void **state)
         run_fault(e, &faults[i], true);
 }
 
-static void test_checkpoint_async_dir_fsync_failure_is_edurability(
-    void **state)
+static void test_checkpoint_async_dir_fsync_failure_is_edurability(void **state)
 {
     struct env *e = *state;
     struct ct_checkpoint_options o;
@@ -579,8 +578,7 @@ static void test_checkpoint_async_dir_fsync_failure_is_edurability(
      * file must survive a crash that loses the new one. */
     assert_file_is_state(e, "dur_2.minidb", 2);
     assert_file_is_state(e, "dur_1.minidb", 1);
-    assert_int_equal(stat_value(e, "cortado/checkpoint/durability_unknown"),
-                     1);
+    assert_int_equal(stat_value(e, "cortado/checkpoint/durability_unknown"), 1);
     assert_int_equal(stat_value(e, "cortado/checkpoint/failures"), 0);
     assert_int_equal(stat_value(e, "cortado/checkpoint/saves"), 2);
     /* The next clean save applies retention again. */
@@ -712,8 +710,8 @@ static void test_checkpoint_async_bad_arguments_rejected(void **state)
 
 /* ---- retention ---- */
 
-static void test_checkpoint_async_keep_last_deletes_only_own_old_files(
-    void **state)
+static void
+test_checkpoint_async_keep_last_deletes_only_own_old_files(void **state)
 {
     struct env *e = *state;
     struct ct_checkpoint_options o;
@@ -767,8 +765,8 @@ static void test_checkpoint_async_keep_last_deletes_only_own_old_files(
     free(k2_new);
 }
 
-static void test_checkpoint_async_keep_last_same_name_never_deleted(
-    void **state)
+static void
+test_checkpoint_async_keep_last_same_name_never_deleted(void **state)
 {
     struct env *e = *state;
     struct ct_checkpoint_options o;
@@ -787,8 +785,7 @@ static void test_checkpoint_async_keep_last_same_name_never_deleted(
     assert_int_equal(stat_value(e, "cortado/checkpoint/retention_removed"), 0);
 }
 
-static void test_checkpoint_async_retention_unlink_failure_retried(
-    void **state)
+static void test_checkpoint_async_retention_unlink_failure_retried(void **state)
 {
     struct env *e = *state;
     struct ct_checkpoint_options o;
@@ -805,8 +802,7 @@ static void test_checkpoint_async_retention_unlink_failure_retried(
         /* A deletion failure does not fail the save. */
         flush_ok(e);
     }
-    assert_int_equal(stat_value(e, "cortado/checkpoint/retention_failures"),
-                     1);
+    assert_int_equal(stat_value(e, "cortado/checkpoint/retention_failures"), 1);
     assert_int_equal(stu_count_entries(e->dir), 1);
     assert_file_is_state(e, "u_3.minidb", 3);
 }
@@ -839,8 +835,7 @@ static void test_checkpoint_async_engine_free_waits_for_save(void **state)
      * then the engine, while the save is still held. */
     ct_workspace_free(e->ws);
     e->ws = NULL;
-    assert_int_equal(ct__thread_create(&thr, "opener", opener_main, &g),
-                     CT_OK);
+    assert_int_equal(ct__thread_create(&thr, "opener", opener_main, &g), CT_OK);
     ct_engine_free(e->eng);
     e->eng = NULL;
     ct__thread_join(&thr);
@@ -853,8 +848,7 @@ static void test_checkpoint_async_engine_free_waits_for_save(void **state)
 
 /* ---- stats ---- */
 
-static void test_checkpoint_async_stats_count_saves_bytes_and_time(
-    void **state)
+static void test_checkpoint_async_stats_count_saves_bytes_and_time(void **state)
 {
     struct env *e = *state;
     struct ct_checkpoint_options o;

@@ -2,9 +2,11 @@
  * A10, A16, A17): a child process (this binary re-executed with --child)
  * saves a few MB of tensors asynchronously in a loop, with values that
  * change every iteration and keep_last retention, while the parent
- * SIGKILLs it at a random moment 0-250 ms after it reported ready (a
- * save of its 4.5 MB takes about 50 ms with its fsyncs on the CI VM, so
- * kills land before, during and between saves). After every
+ * SIGKILLs it at a random moment: after 0 to 3 saves were queued (the
+ * child reports each one on a pipe; with max_in_flight 1, queueing save k
+ * means save k-1 was published), plus a random delay up to the measured
+ * time between two saves, so kills land while staging, writing,
+ * fsyncing, renaming and deleting old files alike. After every
  * kill each checkpoint file present must verify (framing, manifest, every
  * CRC32C), load, and hold exactly the values of the iteration its name
  * gives; the stale temporary files of the dead child must be swept; and
@@ -40,9 +42,8 @@ static const char *const names[] = {"iter", "w0", "w1", "emb", "step"};
 #define N_NAMES (sizeof(names) / sizeof(names[0]))
 /* Element counts: about 4.5 MB in all. */
 static const int64_t sizes[N_NAMES] = {1, 262144, 524288, 262144, 1000};
-static const ct_dtype_t dtypes[N_NAMES] = {CT_DTYPE_I64, CT_DTYPE_F32,
-                                           CT_DTYPE_F32, CT_DTYPE_I32,
-                                           CT_DTYPE_F64};
+static const ct_dtype_t dtypes[N_NAMES] = {
+    CT_DTYPE_I64, CT_DTYPE_F32, CT_DTYPE_F32, CT_DTYPE_I32, CT_DTYPE_F64};
 
 /* Element j of tensor k at iteration i, as raw bits of its dtype. */
 static float value_f32(int64_t i, size_t k, int64_t j)
@@ -119,8 +120,7 @@ static bool holds(const ct_tensor_t *t, size_t k, int64_t i)
 
 /* ---- the child: checkpoints until killed ---- */
 
-static int child_main(const char *dir, int64_t base, int snapshot,
-                      int ready_fd)
+static int child_main(const char *dir, int64_t base, int snapshot, int ready_fd)
 {
     struct ct_workspace_config wcfg = {NULL, NULL};
     struct ct_checkpoint_options o;
@@ -153,7 +153,6 @@ static int child_main(const char *dir, int64_t base, int snapshot,
     o.snapshot = snapshot;
     if (write(ready_fd, "r", 1) != 1)
         return 3;
-    close(ready_fd);
     /* Killed long before; a bound in case the parent died. */
     t_end = ct__now_ns() + 20ull * 1000000000u;
     for (i = base + 1; ct__now_ns() < t_end; i++) {
@@ -173,6 +172,8 @@ static int child_main(const char *dir, int64_t base, int snapshot,
                     st.msg);
             return 4;
         }
+        if (write(ready_fd, "q", 1) != 1)
+            return 3;
     }
     return 5;
 }
@@ -258,8 +259,7 @@ static void check_dir(ct_workspace_t *ws, const char *dir, int64_t base,
             f->temps_swept += n_removed;
             n_temp++;
             free(target);
-        } else if (sscanf(e->d_name, "ckpt_%lld.minidb%c", &iter, &tail) ==
-                   1) {
+        } else if (sscanf(e->d_name, "ckpt_%lld.minidb%c", &iter, &tail) == 1) {
             check_file(ws, p, iter);
             f->files_checked++;
             n_final++;
@@ -297,8 +297,7 @@ static void check_dir(ct_workspace_t *ws, const char *dir, int64_t base,
     closedir(d);
 }
 
-static void test_checkpoint_kill_newest_complete_checkpoint_loads(
-    void **state)
+static void test_checkpoint_kill_newest_complete_checkpoint_loads(void **state)
 {
     struct tu_env env;
     struct figures f;
@@ -306,6 +305,7 @@ static void test_checkpoint_kill_newest_complete_checkpoint_loads(
     const char *env_rounds = getenv("CT_KILL_ROUNDS");
     long rounds = env_rounds != NULL ? atol(env_rounds) : 200, r;
     uint64_t seed = (uint64_t)time(NULL), rng, t0 = ct__now_ns();
+    long interval_us = 50000; /* between two saves; measured as we go */
     char exe[4096];
     ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
@@ -319,8 +319,9 @@ static void test_checkpoint_kill_newest_complete_checkpoint_loads(
     for (r = 1; r <= rounds; r++) {
         char base_arg[32], mode_arg[8], fd_arg[16], ready;
         int64_t base = (int64_t)r * ITERS_PER_ROUND;
-        long delay_us = (long)(rng_next(&rng) % 250001u);
-        int status, fds[2];
+        int n_saves = (int)(rng_next(&rng) % 4u), k, status, fds[2];
+        long delay_us;
+        uint64_t t_prev = 0;
         pid_t pid;
 
         assert_int_equal(pipe(fds), 0);
@@ -336,28 +337,39 @@ static void test_checkpoint_kill_newest_complete_checkpoint_loads(
             _exit(127);
         }
         close(fds[1]);
-        /* EOF instead of a byte: the child failed to start (counted by
-         * the exit status below). */
-        while (read(fds[0], &ready, 1) < 0 && errno == EINTR)
-            ;
-        close(fds[0]);
+        /* The ready byte, then one byte per save queued. EOF: the child
+         * failed (counted by its exit status below). */
+        for (k = 0; k <= n_saves; k++) {
+            ssize_t got;
+            while ((got = read(fds[0], &ready, 1)) < 0 && errno == EINTR)
+                ;
+            if (got != 1)
+                break;
+            if (k >= 2)
+                interval_us =
+                    (interval_us * 7 + (long)((ct__now_ns() - t_prev) / 1000)) /
+                    8;
+            t_prev = ct__now_ns();
+        }
+        delay_us = (long)(rng_next(&rng) % (uint64_t)(interval_us + 1));
         sleep_us(delay_us);
         assert_int_equal(kill(pid, SIGKILL), 0);
         assert_int_equal(waitpid(pid, &status, 0), pid);
+        close(fds[0]);
         if (!WIFSIGNALED(status))
             f.failed_children++; /* it exited by itself: an error */
         check_dir(env.ws, dir, base, &f);
         f.rounds++;
     }
     tu_env_destroy(&env);
-    print_message("kill test: seed %llu, %ld kills in %.1f s; %ld files "
-                  "verified and loaded, %ld rounds published a new "
-                  "checkpoint before the kill, %ld stale temporary files "
-                  "swept, at most %ld files present, newest iteration "
-                  "%lld\n",
+    print_message("kill test: seed %llu, %ld kills in %.1f s (%.0f ms "
+                  "between saves); %ld files verified and loaded, %ld "
+                  "rounds published a new checkpoint before the kill, %ld "
+                  "stale temporary files swept, at most %ld files present, "
+                  "newest iteration %lld\n",
                   (unsigned long long)seed, f.rounds,
-                  (double)(ct__now_ns() - t0) / 1e9, f.files_checked,
-                  f.rounds_with_new, f.temps_swept, f.max_kept,
+                  (double)(ct__now_ns() - t0) / 1e9, interval_us / 1e3,
+                  f.files_checked, f.rounds_with_new, f.temps_swept, f.max_kept,
                   (long long)f.newest);
     assert_int_equal(f.failed_children, 0);
     /* The kills must land both between and during saves. */

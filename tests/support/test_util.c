@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "cortado/engine.h"
+#include "cortado/observer.h"
 #include "test_util.h"
 
 /* The builders below allocate with malloc; protobuf-c messages built with
@@ -423,4 +424,73 @@ long tu_alloc_live(void)
 {
     install_hooks();
     return atomic_load(&live_blocks);
+}
+
+/* ---- concurrency watch ---- */
+
+struct tu_overlap {
+    char op_type[64];
+    atomic_int active;
+    atomic_int max;
+};
+
+static int overlap_start(void *ctx, const struct ct_observer_event *ev,
+                         ct_status_t *st)
+{
+    struct tu_overlap *w = ctx;
+    int now, seen;
+    (void)st;
+    if (strcmp(ev->op->type, w->op_type) != 0)
+        return CT_OK;
+    now = atomic_fetch_add(&w->active, 1) + 1;
+    seen = atomic_load(&w->max);
+    while (now > seen && !atomic_compare_exchange_weak(&w->max, &seen, now))
+        ;
+    return CT_OK;
+}
+
+static int overlap_end(void *ctx, const struct ct_observer_event *ev,
+                       ct_status_t *st)
+{
+    struct tu_overlap *w = ctx;
+    (void)st;
+    if (strcmp(ev->op->type, w->op_type) == 0)
+        atomic_fetch_sub(&w->active, 1);
+    return CT_OK;
+}
+
+static void overlap_free(void *ctx)
+{
+    (void)ctx; /* the watch belongs to the creator, freed with the engine */
+}
+
+static int overlap_create(void *ctx, ct_net_t *net, ct_observer_t **out,
+                          ct_status_t *st)
+{
+    struct ct_observer_cbs cbs;
+    (void)net;
+    memset(&cbs, 0, sizeof(cbs));
+    cbs.name = "overlap";
+    cbs.op_start_cb = overlap_start;
+    cbs.op_end_cb = overlap_end;
+    cbs.free_cb = overlap_free;
+    return ct_observer_new(&cbs, ctx, out, st);
+}
+
+struct tu_overlap *tu_overlap_watch(ct_engine_t *eng, const char *op_type)
+{
+    struct tu_overlap *w = xmalloc(sizeof(*w));
+    ct_status_t st;
+    snprintf(w->op_type, sizeof(w->op_type), "%s", op_type);
+    atomic_init(&w->active, 0);
+    atomic_init(&w->max, 0);
+    if (ct_engine_add_observer_creator(eng, overlap_create, w, free, &st) !=
+        CT_OK)
+        fail_msg("tu_overlap_watch: %s", st.msg);
+    return w;
+}
+
+int tu_overlap_max(const struct tu_overlap *w)
+{
+    return atomic_load(&((struct tu_overlap *)w)->max);
 }

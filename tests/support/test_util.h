@@ -87,4 +87,14 @@ void tu_fail_alloc_after(long k);
 void tu_fail_alloc_off(void);
 long tu_alloc_live(void); /* live blocks made through the hooks */
 
+/* Concurrency watch: registers an engine-wide observer creator so every
+ * net the engine creates afterwards (subnets included) counts how many
+ * ops of type `op_type` run at the same moment. tu_overlap_max() is the
+ * highest count seen: >= 2 proves two such ops really ran concurrently.
+ * This checks scheduling, not speed, so it holds on a loaded machine as
+ * long as the threads get scheduled at all. */
+struct tu_overlap;
+struct tu_overlap *tu_overlap_watch(ct_engine_t *eng, const char *op_type);
+int tu_overlap_max(const struct tu_overlap *w);
+
 #endif /* CT_TEST_UTIL_H */

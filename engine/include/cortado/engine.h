@@ -63,6 +63,13 @@ CT_API uint64_t ct_engine_mem_in_use(const ct_engine_t *eng);
 CT_API uint64_t ct_engine_mem_peak(const ct_engine_t *eng);
 /* The memory budget in bytes. */
 CT_API uint64_t ct_engine_mem_budget(const ct_engine_t *eng);
+/* Refreshes the engine's gauges in its stat registry (ct_engine_stats):
+ * cortado/mem/tensor_bytes and tensor_peak_bytes (the budget's figures),
+ * cortado/mem/allocated_bytes (jemalloc's stats.allocated, when built with
+ * jemalloc), and the pool's cortado/pool/tasks, steals, injected, parks
+ * and parked_ns (when the pool exists). Call it before exporting. Errors:
+ * CT_ENOMEM (registering a gauge). Thread-safe. */
+CT_API int ct_engine_update_stats(ct_engine_t *eng, ct_status_t *st);
 /* The configuration the engine runs with (defaults resolved). */
 CT_API const struct ct_engine_config *
 ct_engine_get_config(const ct_engine_t *eng);

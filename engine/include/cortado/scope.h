@@ -32,8 +32,7 @@ CT_API extern const ct_blob_type_t ct_blob_type_workspace_stack;
 
 /* Creates an empty stack. Caller frees with ct_workspace_stack_free
  * (or hands it to a blob with ct_blob_reset). Errors: CT_ENOMEM. */
-CT_API int ct_workspace_stack_new(ct_workspace_stack_t **out,
-                                  ct_status_t *st);
+CT_API int ct_workspace_stack_new(ct_workspace_stack_t **out, ct_status_t *st);
 /* Frees the stack and every workspace it created. NULL allowed. */
 CT_API void ct_workspace_stack_free(ct_workspace_stack_t *stack);
 
@@ -57,17 +56,17 @@ CT_API int ct_blob_get_mutable_workspace_stack(ct_blob_t *b,
 CT_API int ct_workspace_stack_push_forward(ct_workspace_stack_t *stack,
                                            ct_workspace_t *parent,
                                            const char *const *inner,
-                                           const char *const *outer,
-                                           size_t n, ct_workspace_t **out,
-                                           bool *rebound, ct_status_t *st);
+                                           const char *const *outer, size_t n,
+                                           ct_workspace_t **out, bool *rebound,
+                                           ct_status_t *st);
 /* popGradientWorkspace: *out = NULL when the stack is empty (not an
  * error); else adds the gradient bindings to the top workspace with
  * skip_defined, decrements top and returns that workspace. */
 CT_API int ct_workspace_stack_pop_gradient(ct_workspace_stack_t *stack,
                                            ct_workspace_t *parent,
                                            const char *const *inner,
-                                           const char *const *outer,
-                                           size_t n, ct_workspace_t **out,
+                                           const char *const *outer, size_t n,
+                                           ct_workspace_t **out,
                                            ct_status_t *st);
 /* reuseLastForwardWorkspace: *out = NULL when empty; else adds the
  * bindings to the top workspace (a conflicting name is CT_EEXIST
@@ -76,20 +75,18 @@ CT_API int ct_workspace_stack_reuse_last_forward(ct_workspace_stack_t *stack,
                                                  ct_workspace_t *parent,
                                                  const char *const *inner,
                                                  const char *const *outer,
-                                                 size_t n,
-                                                 ct_workspace_t **out,
+                                                 size_t n, ct_workspace_t **out,
                                                  ct_status_t *st);
 /* top := -1; the workspaces and their blobs are kept for reuse. */
 CT_API void ct_workspace_stack_clear(ct_workspace_stack_t *stack);
 CT_API bool ct_workspace_stack_empty(const ct_workspace_stack_t *stack);
 /* top + 1 (workspaces in use) and the number created. */
 CT_API size_t ct_workspace_stack_depth(const ct_workspace_stack_t *stack);
-CT_API size_t ct_workspace_stack_n_workspaces(
-    const ct_workspace_stack_t *stack);
+CT_API size_t
+ct_workspace_stack_n_workspaces(const ct_workspace_stack_t *stack);
 /* Caffe2's --caffe2_workspace_stack_debug for this stack: check that the
  * parent and the bindings match the first ones seen. Default off. */
-CT_API void ct_workspace_stack_set_debug(ct_workspace_stack_t *stack,
-                                         bool on);
+CT_API void ct_workspace_stack_set_debug(ct_workspace_stack_t *stack, bool on);
 
 #ifdef __cplusplus
 }
