@@ -49,10 +49,10 @@ build: deps $(BUILD)/CMakeCache.txt
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS) --timeout 600
 
+# The main job: trains an MLP on MNIST with concurrent gradient-
+# accumulation scopes (see README), writing to demo-out/.
 run: build
-	./$(BUILD)/cortado run --net examples/mlp_predict.pbtxt \
-	  --init examples/mlp_init.pbtxt --input data=examples/mlp_input.npy \
-	  --iters 100
+	./$(BUILD)/cortado demo
 
 asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCT_WERROR=ON \

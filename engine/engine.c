@@ -15,6 +15,7 @@
 
 #include "cortado/engine.h"
 #include "cortado/stats.h"
+#include "scheduler/profile.h"
 #include "scheduler/sched.h"
 #include "storage/checkpoint.h"
 #include "engine/alloc.h"
@@ -88,9 +89,13 @@ int ct_engine_new(const struct ct_engine_config *cfg, ct_engine_t **out,
         goto fail_observers;
     if (ct__engine_sched_init(eng) != CT_OK)
         goto fail_sched;
+    if (ct__engine_stats_init(eng, NULL) != CT_OK)
+        goto fail_counters;
     *out = eng;
     return CT_OK;
 
+fail_counters:
+    ct__engine_sched_free(eng);
 fail_sched:
     ct__obs_engine_free(eng->obs);
 fail_observers:

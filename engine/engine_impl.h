@@ -31,6 +31,10 @@ struct ct_engine_s {
      * on first use by a CAS from NULL (acq_rel), then never changed until
      * ct_engine_free; NULL while no checkpoint call was made. */
     _Atomic(struct ct__ckpt_writer *) ckpt;
+    /* Handles of the cortado/net and cortado/sched counters, registered
+     * once with the engine (scheduler/profile.c) so compiling a net
+     * allocates nothing in the registry. */
+    uint32_t stat_handles[6];
 };
 
 /* Made by ct_engine_new, freed by ct_engine_free (observers/creator.c).

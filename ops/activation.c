@@ -95,6 +95,53 @@ static void tanh_f64(const double *x, double *y, int64_t e0, int64_t e1)
         y[i] = tanh(x[i]);
 }
 
+/* Elements per parallel chunk (see act_run). */
+#define ACT_GRAIN 32768
+
+struct act_job {
+    enum act_kind kind;
+    ct_dtype_t dtype;
+    const void *x;
+    void *y;
+};
+
+/* ct_parallel_for body: elements [e0, e1). */
+static void act_range(void *arg, int64_t e0, int64_t e1, int ith)
+{
+    const struct act_job *j = arg;
+
+    (void)ith;
+    if (j->dtype == CT_DTYPE_F32) {
+        const float *xs = j->x;
+        float *ys = j->y;
+        switch (j->kind) {
+        case ACT_RELU:
+            relu_f32(xs, ys, e0, e1);
+            break;
+        case ACT_SIGMOID:
+            sigmoid_f32(xs, ys, e0, e1);
+            break;
+        case ACT_TANH:
+            tanh_f32(xs, ys, e0, e1);
+            break;
+        }
+    } else {
+        const double *xs = j->x;
+        double *ys = j->y;
+        switch (j->kind) {
+        case ACT_RELU:
+            relu_f64(xs, ys, e0, e1);
+            break;
+        case ACT_SIGMOID:
+            sigmoid_f64(xs, ys, e0, e1);
+            break;
+        case ACT_TANH:
+            tanh_f64(xs, ys, e0, e1);
+            break;
+        }
+    }
+}
+
 static int act_run(ct_op_ctx_t *ctx, enum act_kind kind)
 {
     const ct_tensor_t *x;
@@ -117,35 +164,13 @@ static int act_run(ct_op_ctx_t *ctx, enum act_kind kind)
     if (rc != CT_OK)
         return rc;
     n = y->numel;
-    /* One range for now; ct_parallel_for will split [0, n). */
-    if (x->dtype == CT_DTYPE_F32) {
-        const float *xs = xv;
-        float *ys = CT_DATA(y, float);
-        switch (kind) {
-        case ACT_RELU:
-            relu_f32(xs, ys, 0, n);
-            break;
-        case ACT_SIGMOID:
-            sigmoid_f32(xs, ys, 0, n);
-            break;
-        case ACT_TANH:
-            tanh_f32(xs, ys, 0, n);
-            break;
-        }
-    } else {
-        const double *xs = xv;
-        double *ys = CT_DATA(y, double);
-        switch (kind) {
-        case ACT_RELU:
-            relu_f64(xs, ys, 0, n);
-            break;
-        case ACT_SIGMOID:
-            sigmoid_f64(xs, ys, 0, n);
-            break;
-        case ACT_TANH:
-            tanh_f64(xs, ys, 0, n);
-            break;
-        }
+    {
+        struct act_job job = {kind, x->dtype, xv, ct_tensor_data(y)};
+        /* Elementwise and memory bound: split only when a chunk is big
+         * enough to repay the fork-join (~32K elements ~ 10 us). */
+        rc = ct_parallel_for(ctx, n, ACT_GRAIN, act_range, &job);
+        if (rc != CT_OK)
+            return rc;
     }
     return CT_OK;
 }

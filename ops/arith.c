@@ -93,6 +93,13 @@ static void sum_range(const struct sum_job *j, int64_t e0, int64_t e1)
     }
 }
 
+/* ct_parallel_for body for Sum. */
+static void sum_range_cb(void *arg, int64_t e0, int64_t e1, int ith)
+{
+    (void)ith;
+    sum_range(arg, e0, e1);
+}
+
 static int sum_run(ct_op_ctx_t *ctx)
 {
     const ct_op_t *op = ctx->op;
@@ -159,9 +166,8 @@ static int sum_run(ct_op_ctx_t *ctx)
             memcpy(j.y, j.x0, (size_t)y->numel * j.esz);
         return CT_OK;
     }
-    /* One range for now; ct_parallel_for will split [0, numel). */
-    sum_range(&j, 0, y->numel);
-    return CT_OK;
+    /* Memory bound: chunks of 32K elements repay the fork-join. */
+    return ct_parallel_for(ctx, y->numel, 32768, sum_range_cb, &j);
 }
 
 static int sum_infer(const ct_op_t *op, const ct_shape_t *in, ct_shape_t *out,
@@ -255,6 +261,21 @@ static void scale_f32(float s, const float *x, float *y, int64_t e0, int64_t e1)
     EW_SIMD for (i = e0; i < e1; i++) y[i] = x[i] * s;
 }
 
+struct scale_job {
+    float scale;
+    const float *x;
+    float *y;
+};
+
+/* ct_parallel_for body for Scale. */
+static void scale_range_cb(void *arg, int64_t e0, int64_t e1, int ith)
+{
+    const struct scale_job *job = arg;
+
+    (void)ith;
+    scale_f32(job->scale, job->x, job->y, e0, e1);
+}
+
 static int scale_run(ct_op_ctx_t *ctx)
 {
     const struct scale_state *s = ctx->op->state;
@@ -272,9 +293,10 @@ static int scale_run(ct_op_ctx_t *ctx)
     rc = ct_op_output(ctx, 0, x->dtype, x->ndim, x->dims, &y);
     if (rc != CT_OK)
         return rc;
-    /* One range for now; ct_parallel_for will split [0, numel). */
-    scale_f32(s->scale, xs, CT_DATA(y, float), 0, y->numel);
-    return CT_OK;
+    {
+        struct scale_job job = {s->scale, xs, CT_DATA(y, float)};
+        return ct_parallel_for(ctx, y->numel, 32768, scale_range_cb, &job);
+    }
 }
 
 static int scale_init(ct_op_t *op, ct_status_t *st)

@@ -468,24 +468,25 @@ int ct__conv_check_dtypes(ct_op_ctx_t *ctx, int n, const ct_tensor_t *const *t,
 
 int ct__conv_n_lanes(const ct_op_ctx_t *ctx)
 {
-    /* TODO(lead, issue 7): return ct__pool_n_threads(pool of ctx->sched)
-     * once ct__conv_for below calls ct__parallel_for; until then every
-     * range runs on lane 0. */
-    (void)ctx;
-    return 1;
+    /* ct_parallel_for gives every concurrently running range a distinct
+     * lane in [0, n_threads) (the pool's threads, or the OpenMP team). */
+    const struct ct_engine_config *cfg = &ctx->eng->cfg;
+    return cfg->intra_op == CT_INTRA_OP_SERIAL || cfg->n_threads < 1
+               ? 1
+               : cfg->n_threads;
 }
 
 void ct__conv_for(ct_op_ctx_t *ctx, int64_t n, int64_t grain,
                   ct__conv_range_fn fn, void *arg)
 {
-    /* TODO(lead, issue 7): wire intra-op parallelism here:
-     *     ct__parallel_for(<pool of ctx->sched>, n, grain, fn, arg);
-     * Every fn passed here writes disjoint outputs per item and indexes
+    /* Every fn passed here writes disjoint outputs per item and indexes
      * its scratch by lane (ith < ct__conv_n_lanes), so it is safe to
-     * split. Serial for now: one range on the calling thread. */
-    (void)ctx;
-    (void)grain;
-    if (n > 0)
+     * split. ct_parallel_for fails only when the engine's pool cannot be
+     * created, before running anything: the items then run here, on lane
+     * 0, with the same result. */
+    if (n <= 0)
+        return;
+    if (ct_parallel_for(ctx, n, grain, fn, arg) != CT_OK)
         fn(arg, 0, n, 0);
 }
 

@@ -49,6 +49,7 @@
  * an odometer, adding each element into the target at its broadcast
  * offset (0-stride dims accumulate).
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -97,6 +98,9 @@ struct bin_job {
     const char *a, *b;
     char *c;
     size_t esz;
+    /* BIN_F_* flags of every chunk, or-ed. atomic, relaxed: read after
+     * ct_parallel_for returned, which orders every chunk before it. */
+    _Atomic int flags;
 };
 
 /* ---- inner loops ---- */
@@ -424,6 +428,17 @@ static int bin_range(const struct bin_job *j, int64_t e0, int64_t e1)
     return flags;
 }
 
+/* ct_parallel_for body: elements [e0, e1) of C. */
+static void bin_range_cb(void *arg, int64_t e0, int64_t e1, int ith)
+{
+    struct bin_job *j = arg;
+    int flags = bin_range(j, e0, e1);
+
+    (void)ith;
+    if (flags != 0)
+        atomic_fetch_or_explicit(&j->flags, flags, memory_order_relaxed);
+}
+
 static int bin_run(ct_op_ctx_t *ctx, enum bin_kind kind)
 {
     const ct_op_t *op = ctx->op;
@@ -479,8 +494,12 @@ static int bin_run(ct_op_ctx_t *ctx, enum bin_kind kind)
     j.fn = bin_fns[kind][di];
     j.c = ct_tensor_data(c);
     j.esz = ct_dtype_size(a->dtype);
-    /* One range for now; ct_parallel_for will split [0, numel). */
-    flags = bin_range(&j, 0, c->numel);
+    /* Memory bound: chunks of 32K elements repay the fork-join. */
+    atomic_init(&j.flags, 0);
+    rc = ct_parallel_for(ctx, c->numel, 32768, bin_range_cb, &j);
+    if (rc != CT_OK)
+        return rc;
+    flags = atomic_load_explicit(&j.flags, memory_order_relaxed);
     if (flags & BIN_F_DIV0)
         return ct_op_fail(ctx, CT_EINVAL, "integer division by zero (%s)",
                           ct_dtype_name(a->dtype));

@@ -143,6 +143,13 @@ static void fc_rows(const struct fc_job *j, int64_t r0, int64_t r1)
     }
 }
 
+/* ct_parallel_for body: rows [r0, r1) of Y. */
+static void fc_rows_cb(void *arg, int64_t r0, int64_t r1, int ith)
+{
+    (void)ith;
+    fc_rows(arg, r0, r1);
+}
+
 static int fc_run_common(ct_op_ctx_t *ctx, bool transposed)
 {
     const struct fc_state *s = ctx->op->state;
@@ -188,9 +195,13 @@ static int fc_run_common(ct_op_ctx_t *ctx, bool transposed)
     j.n = n;
     j.k = k;
     j.transposed = transposed;
-    /* One range for now; ct_parallel_for will split the rows [0, M). */
-    fc_rows(&j, 0, m);
-    return CT_OK;
+    /* Rows are independent. A chunk of rows should carry ~1 MFLOP so the
+     * fork-join (a few us) stays small against the GEMM. */
+    {
+        int64_t per_row = 2 * n * (k > 0 ? k : 1);
+        int64_t grain = per_row >= (1 << 20) ? 1 : (1 << 20) / per_row;
+        return ct_parallel_for(ctx, m, grain, fc_rows_cb, &j);
+    }
 }
 
 static int fc_run(ct_op_ctx_t *ctx)

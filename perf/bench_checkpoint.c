@@ -36,7 +36,7 @@
 
 #define N_TENSORS 16
 
-static void die(const char *what, const ct_status_t *st)
+_Noreturn static void die(const char *what, const ct_status_t *st)
 {
     fprintf(stderr, "bench_checkpoint: %s%s%s\n", what, st ? ": " : "",
             st ? st->msg : "");

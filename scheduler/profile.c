@@ -4,6 +4,7 @@
 
 #include "cortado/stats.h"
 #include "engine/alloc.h"
+#include "engine/engine_impl.h"
 #include "engine/net_impl.h"
 #include "scheduler/profile.h"
 
@@ -153,33 +154,38 @@ void ct__profile_totals(const struct ct__profile *p,
     }
 }
 
-int ct__net_stats_init(ct_net_t *net, ct_status_t *st)
+int ct__engine_stats_init(ct_engine_t *eng, ct_status_t *st)
 {
-    static const struct {
-        const char *name;
-        size_t field;
-    } counters[] = {
-        {"cortado/net/runs", offsetof(struct ct_net_s, stat_runs)},
-        {"cortado/net/failures", offsetof(struct ct_net_s, stat_failures)},
-        {"cortado/sched/tasks", offsetof(struct ct_net_s, stat_tasks)},
-        {"cortado/sched/ready_latency_ns",
-         offsetof(struct ct_net_s, stat_ready_ns)},
-        {"cortado/sched/kernel_ns", offsetof(struct ct_net_s, stat_kernel_ns)},
-        {"cortado/sched/overhead_ns",
-         offsetof(struct ct_net_s, stat_overhead_ns)},
+    /* Same order as the net's stat_* fields (see net_impl.h). */
+    static const char *const names[6] = {
+        "cortado/net/runs",        "cortado/net/failures",
+        "cortado/sched/tasks",     "cortado/sched/ready_latency_ns",
+        "cortado/sched/kernel_ns", "cortado/sched/overhead_ns",
     };
-    ct_stat_registry_t *reg = ct_engine_stats(net->eng);
-    size_t k;
-    int rc;
+    ct_stat_registry_t *reg = ct_engine_stats(eng);
+    int k, rc;
 
-    for (k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
+    for (k = 0; k < 6; k++) {
         ct_stat_t h;
-        rc = ct_stat_registry_add(reg, counters[k].name, CT_STAT_COUNTER, &h,
-                                  st);
+        rc = ct_stat_registry_add(reg, names[k], CT_STAT_COUNTER, &h, st);
         if (rc != CT_OK)
             return rc;
-        memcpy((char *)net + counters[k].field, &h, sizeof(h));
+        eng->stat_handles[k] = h;
     }
+    return CT_OK;
+}
+
+int ct__net_stats_init(ct_net_t *net, ct_status_t *st)
+{
+    const uint32_t *h = net->eng->stat_handles;
+
+    (void)st;
+    net->stat_runs = h[0];
+    net->stat_failures = h[1];
+    net->stat_tasks = h[2];
+    net->stat_ready_ns = h[3];
+    net->stat_kernel_ns = h[4];
+    net->stat_overhead_ns = h[5];
     return CT_OK;
 }
 

@@ -64,6 +64,8 @@ void ct__profile_totals(const struct ct__profile *p,
  *                                             only from profiled runs
  * Updates are per-thread-shard adds: no lock on the run path. */
 int ct__net_stats_init(ct_net_t *net, ct_status_t *st);
+/* Registers those counters once per engine (ct_engine_new). */
+int ct__engine_stats_init(ct_engine_t *eng, ct_status_t *st);
 void ct__net_stats_run(ct_net_t *net, int rc);
 void ct__net_stats_profiled(ct_net_t *net,
                             const struct ct__profile_totals *before);

@@ -29,6 +29,7 @@ int ct__cli_cmd_run(int argc, char **argv);
 int ct__cli_cmd_inspect(int argc, char **argv);
 int ct__cli_cmd_convert(int argc, char **argv);
 int ct__cli_cmd_topo(int argc, char **argv);
+int ct__cli_cmd_demo(int argc, char **argv);
 
 /* ---- option parsing ---- */
 

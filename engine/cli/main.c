@@ -22,6 +22,8 @@ static const struct {
      "convert a NetDef between binary (.pb) and text (.pbtxt)"},
     {"topo", ct__cli_cmd_topo,
      "print the topology and the worker layout for --threads N"},
+    {"demo", ct__cli_cmd_demo,
+     "train a small MLP on MNIST (scopes, checkpoints, observers)"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -10,12 +10,17 @@ IN=examples/mlp_input.npy
 RUN=("$CORTADO" run --net $NET --init $INIT)
 
 # ---- help and version ----
-"$CORTADO" --help | grep -q '^usage: cortado <command>' || fail "--help"
-"$CORTADO" --version | grep -Eq '^cortado [0-9]+\.[0-9]+\.[0-9]+$' ||
-  fail "--version"
-for c in run inspect convert; do
-  "$CORTADO" $c --help | grep -q "^usage: cortado $c" || fail "$c --help"
-  "$CORTADO" help $c | grep -q "^usage: cortado $c" || fail "help $c"
+# Output is captured before grep: `cortado ... | grep -q` under pipefail
+# fails at random when grep exits early and cortado gets SIGPIPE.
+out=$("$CORTADO" --help) && grep -q '^usage: cortado <command>' <<<"$out" ||
+  fail "--help"
+out=$("$CORTADO" --version) &&
+  grep -Eq '^cortado [0-9]+\.[0-9]+\.[0-9]+$' <<<"$out" || fail "--version"
+for c in run inspect convert topo demo; do
+  out=$("$CORTADO" $c --help) && grep -q "^usage: cortado $c" <<<"$out" ||
+    fail "$c --help"
+  out=$("$CORTADO" help $c) && grep -q "^usage: cortado $c" <<<"$out" ||
+    fail "help $c"
 done
 ok "--help, --version, <command> --help, help <command>"
 

@@ -7,7 +7,7 @@
 # errors of the new options.
 source "$(dirname "$0")/../cli/common.sh"
 
-"$CORTADO" run --help | grep -q -- '--fill-params MODE' || fail "help"
+help_out=$("$CORTADO" run --help) && grep -q -- "--fill-params MODE" <<<"$help_out" || fail "help"
 expect_fail 2 "--fill-params wants random or zeros, got 'ones'" -- \
   "$CORTADO" run --net examples/mlp_predict.pbtxt --fill-params ones
 expect_fail 2 "--input-shape wants BLOB=D0,D1,..." -- \
