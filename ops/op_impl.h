@@ -144,8 +144,8 @@ typedef void (*ct_range_fn)(void *arg, int64_t begin, int64_t end, int ith);
  * not fail: compute errors before the loop. Returns CT_OK, or CT_ENOMEM /
  * CT_EINVAL when the pool could not be created (st of the op's context
  * says why; nothing ran). n <= 0 calls nothing. */
-int ct_parallel_for(ct_op_ctx_t *ctx, int64_t n, int64_t grain,
-                    ct_range_fn fn, void *arg);
+int ct_parallel_for(ct_op_ctx_t *ctx, int64_t n, int64_t grain, ct_range_fn fn,
+                    void *arg);
 
 /* ---- in-place rules ---- */
 bool ct__inplace_any(int in, int out);

@@ -52,8 +52,8 @@ static Caffe2__NetDef *random_net(const char *type, int n_ops, uint64_t seed)
                 off += (size_t)snprintf(ins + off, sizeof(ins) - off, "%sx",
                                         k ? "," : "");
             else
-                off += (size_t)snprintf(ins + off, sizeof(ins) - off,
-                                        "%sb%d", k ? "," : "", src);
+                off += (size_t)snprintf(ins + off, sizeof(ins) - off, "%sb%d",
+                                        k ? "," : "", src);
         }
         snprintf(out, sizeof(out), "b%d", i);
         if (rng_next(&s) % 2) {
@@ -268,9 +268,8 @@ static void test_dag_several_nets_run_at_once_on_one_engine(void **state)
         args[i].eng = eng;
         args[i].seed = 100 + (uint64_t)i;
         args[i].ok = 0;
-        assert_int_equal(pthread_create(&th[i], NULL, concurrent_main,
-                                        &args[i]),
-                         0);
+        assert_int_equal(
+            pthread_create(&th[i], NULL, concurrent_main, &args[i]), 0);
     }
     for (i = 0; i < 4; i++) {
         pthread_join(th[i], NULL);
@@ -385,12 +384,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dag_random_nets_match_simple_executor),
         cmocka_unit_test(test_dag_wide_net_reruns_with_rearmed_counters),
-        cmocka_unit_test(
-            test_dag_failure_names_node_and_engine_stays_usable),
+        cmocka_unit_test(test_dag_failure_names_node_and_engine_stays_usable),
         cmocka_unit_test(test_dag_several_nets_run_at_once_on_one_engine),
         cmocka_unit_test(test_dag_numa_placement_on_synthetic_topology),
         cmocka_unit_test(test_dag_profile_counts_tasks_and_critical_path),
     };
-    return cmocka_run_group_tests_name("scheduler.exec_dag", tests, NULL,
-                                       NULL);
+    return cmocka_run_group_tests_name("scheduler.exec_dag", tests, NULL, NULL);
 }

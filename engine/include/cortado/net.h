@@ -113,7 +113,7 @@ struct ct_net_profile {
     uint64_t overhead_ns;      /* time in tasks outside kernels */
     /* Longest dependency path of op times (summed over runs). */
     uint64_t critical_path_ns;
-    int threads;               /* participants of the last run */
+    int threads; /* participants of the last run */
     /* kernel_ns / (wall_ns * threads): 1.0 means every thread ran
      * kernels all the time. */
     double parallel_efficiency;
@@ -122,8 +122,8 @@ struct ct_net_profile {
  * CT_EBUSY while the net runs, CT_ENOMEM. */
 CT_API int ct_net_set_profiling(ct_net_t *net, bool on, ct_status_t *st);
 /* The accumulated figures. CT_ESTATE when profiling is off. */
-CT_API int ct_net_get_profile(const ct_net_t *net,
-                              struct ct_net_profile *out, ct_status_t *st);
+CT_API int ct_net_get_profile(const ct_net_t *net, struct ct_net_profile *out,
+                              ct_status_t *st);
 /* Time spent in op i over the profiled runs. CT_EINVAL when profiling is
  * off or i is out of range. */
 CT_API int ct_net_op_time_ns(const ct_net_t *net, int i, uint64_t *total_ns);

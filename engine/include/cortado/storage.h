@@ -264,13 +264,13 @@ enum ct_checkpoint_snapshot {
 /* Options of ct_engine_checkpoint_async. Fill the defaults with
  * ct_checkpoint_options_init, then change what you need. */
 struct ct_checkpoint_options {
-    const char *db_type;   /* registered DB type; NULL = "minidb" */
-    int max_in_flight;     /* saves of the stream queued or being written
-                              at once, >= 1 (default 1) */
-    int keep_last;         /* > 0: after a save is published, delete the
-                              stream's older files so that the newest
-                              keep_last remain; 0 (default): keep all */
-    int snapshot;          /* enum ct_checkpoint_snapshot (default COPY) */
+    const char *db_type; /* registered DB type; NULL = "minidb" */
+    int max_in_flight;   /* saves of the stream queued or being written
+                            at once, >= 1 (default 1) */
+    int keep_last;       /* > 0: after a save is published, delete the
+                            stream's older files so that the newest
+                            keep_last remain; 0 (default): keep all */
+    int snapshot;        /* enum ct_checkpoint_snapshot (default COPY) */
     const struct ct_serialize_options *serialize; /* every tensor; NULL =
                                                      the defaults */
     const char *db_options; /* for ct_db_set_options; may be NULL */
