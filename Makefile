@@ -16,7 +16,7 @@ CMAKE_ARGS ?=
 # Every Debian package the build, the tests and the examples need.
 DEB_PACKAGES := cmake make gcc g++ clang clang-format pkg-config python3 python3-numpy \
 	libhwloc-dev libprotobuf-c-dev protobuf-c-compiler libjemalloc-dev \
-	libcmocka-dev libopenblas-serial-dev libtbb-dev liblmdb-dev \
+	libcmocka-dev libopenblas-pthread-dev libtbb-dev liblmdb-dev \
 	libclang-rt-14-dev
 
 .PHONY: all deps build test run asan tsan fuzz clean format format-check

@@ -29,10 +29,19 @@ struct ct__sched_state {
     _Atomic(struct ct__pool *) pool; /* release store under mu */
 };
 
+#ifdef CT_HAVE_OPENBLAS
+/* OpenBLAS's own threads would compete with the pool: every BLAS call
+ * runs on the thread that makes it (process-wide setting, idempotent). */
+void openblas_set_num_threads(int n);
+#endif
+
 int ct__engine_sched_init(ct_engine_t *eng)
 {
     struct ct__sched_state *s = ct__calloc(1, sizeof(*s));
 
+#ifdef CT_HAVE_OPENBLAS
+    openblas_set_num_threads(1);
+#endif
     if (s == NULL)
         return CT_ENOMEM;
     if (ct__mutex_init(&s->mu, "engine.sched", CT_LOCK_RANK_ENGINE) != CT_OK) {

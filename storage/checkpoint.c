@@ -503,38 +503,40 @@ static void job_run(struct ct__ckpt_writer *w, struct ckpt_job *j,
     }
 }
 
-/* Books a finished job. w->mu held. Returns what to free outside it. */
-static struct ckpt_job *job_finish(struct ct__ckpt_writer *w,
-                                   struct ckpt_job *j, const ct_status_t *st)
+/* Books a finished save of stream s whose staging set is `set`. w->mu
+ * held. Everything the save allocated is released (or kept for reuse)
+ * before n_done moves, so a flush that returns sees none of it. */
+static void job_finish(struct ct__ckpt_writer *w, struct ckpt_stream *s,
+                       struct stage_set *set, int max_in_flight,
+                       const ct_status_t *st)
 {
-    struct ckpt_stream *s = j->stream;
-    struct stage_set *set = j->set;
-
     if (st->code != CT_OK)
         stream_fail(w, s, st);
-    s->n_in_flight--;
-    w->n_done++;
     if (set->shared) {
         set->next = w->release;
         w->release = set;
-        j->set = NULL;
-    } else if (s->n_spares < j->max_in_flight) {
+    } else if (s->n_spares < max_in_flight) {
         set->next = s->spares;
         s->spares = set;
         s->n_spares++;
-        j->set = NULL;
+    } else {
+        set_free(set); /* rare: max_in_flight went down */
     }
+    s->n_in_flight--;
+    w->n_done++;
     ct__cond_broadcast(&w->cv_done);
-    return j;
 }
 
 static void writer_main(void *arg)
 {
     struct ct__ckpt_writer *w = arg;
-    struct ckpt_job *j, *done = NULL;
     void (*hook)(void *, const char *);
+    struct ckpt_stream *s;
+    struct stage_set *set;
+    struct ckpt_job *j;
     void *hook_ctx;
     ct_status_t st;
+    int max_in_flight;
 
     ct__mutex_lock(&w->mu);
     for (;;) {
@@ -550,17 +552,20 @@ static void writer_main(void *arg)
         hook_ctx = w->hook_ctx;
         ct__mutex_unlock(&w->mu);
 
-        job_free(done);
         if (hook != NULL)
             hook(hook_ctx, j->path);
         job_run(w, j, &st);
         stat_add(w, S_IN_FLIGHT, -1);
+        s = j->stream;
+        set = j->set;
+        max_in_flight = j->max_in_flight;
+        j->set = NULL;
+        job_free(j);
 
         ct__mutex_lock(&w->mu);
-        done = job_finish(w, j, &st);
+        job_finish(w, s, set, max_in_flight, &st);
     }
     ct__mutex_unlock(&w->mu);
-    job_free(done);
 }
 
 /* ---- staging (calling thread) ---- */

@@ -618,9 +618,14 @@ static void test_checkpoint_flush_reports_first_error_and_count(void **state)
 {
     struct env *e = *state;
     struct ct_checkpoint_options o;
+    struct gate g;
     ct_status_t st;
     int rc;
 
+    /* The writer is held while the three saves are queued, so that no
+     * call sees an error before the flush. */
+    gate_init(&g);
+    assert_int_equal(ct__ckpt_set_hook(e->eng, gate_hook, &g, &st), CT_OK);
     opts_init(&o, CT_CHECKPOINT_SNAPSHOT_COPY);
     o.max_in_flight = 3;
     fill_state(e, 1);
@@ -631,13 +636,16 @@ static void test_checkpoint_flush_reports_first_error_and_count(void **state)
     assert_int_equal(save_async(e, "m_%d.minidb", 1, &o, &st), CT_OK);
     assert_int_equal(save_async(e, "m_%d.minidb", 2, &o, &st), CT_OK);
     assert_int_equal(save_async(e, "m_%d.minidb", 3, &o, &st), CT_OK);
+    gate_open(&g);
     rc = ct_engine_flush_checkpoints(e->eng, &st);
     tu_assert_status(&st, rc, CT_EIO, "iteration 1");
     assert_non_null(strstr(st.msg, "EXDEV"));
     assert_non_null(strstr(st.msg, "and 1 more failed checkpoint"));
     assert_int_equal(ct_engine_flush_checkpoints(e->eng, &st), CT_OK);
+    assert_int_equal(ct__ckpt_set_hook(e->eng, NULL, NULL, &st), CT_OK);
     assert_int_equal(stu_count_entries(e->dir), 1);
     assert_file_is_state(e, "m_3.minidb", 1);
+    gate_destroy(&g);
 }
 
 static void test_checkpoint_async_over_budget_returns_enomem(void **state)
@@ -900,6 +908,56 @@ static void test_checkpoint_async_flush_releases_staging_memory(void **state)
     assert_int_equal(ct_engine_mem_in_use(e->eng), base);
 }
 
+/* ---- allocation failures (STYLE §9, checklist G2) ---- */
+
+static void
+test_checkpoint_async_alloc_failure_is_enomem_and_leaks_nothing(void **state)
+{
+    struct env *e = *state;
+    struct ct_checkpoint_options o;
+    char *p = stu_path(e->dir, "af.minidb");
+    unsigned char *prev, *now;
+    size_t prev_len, len;
+    ct_status_t st, st2;
+    int rc = CT_ENOMEM, rc2 = CT_ENOMEM;
+    long k;
+
+    /* The writer, its thread, the stream and the stat shards exist. */
+    opts_init(&o, CT_CHECKPOINT_SNAPSHOT_COPY);
+    fill_state(e, 1);
+    assert_int_equal(save_async(e, "af.minidb", 1, &o, &st), CT_OK);
+    flush_ok(e);
+    prev = stu_read(p, &prev_len);
+    assert_non_null(prev);
+    fill_state(e, 2);
+    for (k = 1; rc != CT_OK || rc2 != CT_OK; k++) {
+        long live = tu_alloc_live();
+        tu_fail_alloc_after(k);
+        rc = save_async(e, "af.minidb", 2, &o, &st);
+        /* Allocations of the writer thread fail too: flush reports them. */
+        rc2 = ct_engine_flush_checkpoints(e->eng, &st2);
+        tu_fail_alloc_off();
+        if (rc == CT_OK && rc2 == CT_OK)
+            break;
+        if (rc != CT_OK && rc != CT_ENOMEM)
+            fail_msg("allocation %ld: call %s %s", k, ct_err_name(rc), st.msg);
+        if (rc2 != CT_OK && rc2 != CT_ENOMEM)
+            fail_msg("allocation %ld: flush %s %s", k, ct_err_name(rc2),
+                     st2.msg);
+        assert_true(rc == CT_OK || rc2 == CT_OK); /* reported once */
+        assert_int_equal(tu_alloc_live(), live);
+        now = stu_read(p, &len);
+        assert_int_equal(len, prev_len);
+        assert_memory_equal(now, prev, len);
+        free(now);
+        assert_int_equal(count_temp_files(e->dir), 0);
+    }
+    assert_true(k > 5);
+    assert_file_is_state(e, "af.minidb", 2);
+    free(prev);
+    free(p);
+}
+
 /* ---- the Checkpoint op ---- */
 
 static Caffe2__OperatorDef *ckpt_op(const char *pattern, int async)
@@ -1037,12 +1095,15 @@ int main(void)
         T(test_checkpoint_async_engine_free_waits_for_save),
         T(test_checkpoint_async_stats_count_saves_bytes_and_time),
         T(test_checkpoint_async_flush_releases_staging_memory),
+        T(test_checkpoint_async_alloc_failure_is_enomem_and_leaks_nothing),
         T(test_checkpoint_op_async_equals_sync),
         T(test_checkpoint_op_async_error_fails_next_run),
         T(test_checkpoint_op_sync_keep_last),
         T(test_checkpoint_op_async_args_checked_at_creation),
     };
 #undef T
+    /* Allocation hooks before any allocation (they count live blocks). */
+    tu_fail_alloc_off();
     return cmocka_run_group_tests_name("storage.checkpoint_async", tests, NULL,
                                        NULL);
 }
