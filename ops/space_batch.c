@@ -366,6 +366,8 @@ static void copy_units(char *dst, int64_t ds, const char *src, int64_t ss,
         char *y0 = y[0], *y1 = y[1];                                           \
         char *y2 = BS > 2 ? y[2 % BS] : NULL, *y3 = BS > 3 ? y[3 % BS] : NULL; \
         int64_t r, i;                                                          \
+        (void)y2; /* unused for small BS: the body never names them */         \
+        (void)y3;                                                              \
         for (r = 0; r < rows; r++) {                                           \
             SB_SIMD for (i = 0; i < n; i++)                                    \
             {                                                                  \
@@ -387,6 +389,8 @@ static void copy_units(char *dst, int64_t ds, const char *src, int64_t ss,
         const char *y2 = BS > 2 ? y[2 % BS] : NULL;                            \
         const char *y3 = BS > 3 ? y[3 % BS] : NULL;                            \
         int64_t r, i;                                                          \
+        (void)y2;                                                              \
+        (void)y3;                                                              \
         for (r = 0; r < rows; r++) {                                           \
             SB_SIMD for (i = 0; i < n; i++)                                    \
             {                                                                  \

@@ -54,7 +54,7 @@ static const struct layer layers[] = {
     {"dwconv3x3_128_56", false, 128, 56, 56, 128, 3, 1, 1, 128},
 };
 
-static void die(const char *what, const ct_status_t *st)
+static CT_NORETURN void die(const char *what, const ct_status_t *st)
 {
     fprintf(stderr, "bench_conv: %s: %s\n", what, st->msg);
     exit(1);

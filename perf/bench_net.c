@@ -53,7 +53,7 @@ static void free_def(Caffe2__NetDef *def)
     free(def);
 }
 
-static void die(const char *what, const ct_status_t *st)
+static CT_NORETURN void die(const char *what, const ct_status_t *st)
 {
     fprintf(stderr, "bench_net: %s: %s\n", what, st->msg);
     exit(1);

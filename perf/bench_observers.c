@@ -50,7 +50,7 @@ static uint64_t cpu_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void die(const char *what, const ct_status_t *st)
+static CT_NORETURN void die(const char *what, const ct_status_t *st)
 {
     fprintf(stderr, "bench_observers: %s: %s\n", what, st->msg);
     exit(1);

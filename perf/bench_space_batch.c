@@ -32,7 +32,7 @@
 #include "scheduler/pool.h"
 #include "scheduler/sched.h"
 
-static void die(const char *what, const ct_status_t *st)
+static CT_NORETURN void die(const char *what, const ct_status_t *st)
 {
     fprintf(stderr, "bench_space_batch: %s: %s\n", what, st->msg);
     exit(1);

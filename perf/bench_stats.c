@@ -38,7 +38,7 @@
 #include "cortado/stats.h"
 #include "perf_util.h"
 
-static void die(const char *what)
+static CT_NORETURN void die(const char *what)
 {
     fprintf(stderr, "bench_stats: %s\n", what);
     exit(1);
