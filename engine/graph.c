@@ -249,6 +249,7 @@ struct build {
     int *pp, *pp_len, *pc, *pc_len;
     int *orig_par, *visited;
     bool *anc;
+    int *path, path_len; /* the nodes with anc set, root first */
     struct frame *stk;
     size_t s_cap;
     int *roots, n_roots;
@@ -267,39 +268,15 @@ struct build {
 static void build_free(struct build *b)
 {
     void *all[] = {
-        b->edges,
-        b->par_off,
-        b->par,
-        b->ch_off,
-        b->ch,
-        b->cursor,
-        b->pp,
-        b->pp_len,
-        b->pc,
-        b->pc_len,
-        b->orig_par,
-        b->visited,
-        b->anc,
-        b->stk,
-        b->roots,
-        b->seen_count,
-        b->numa,
-        b->seen,
-        b->cbuf,
-        b->cops,
-        b->ch_start,
-        b->ch_len,
-        b->chain_at_first,
-        b->c_off,
-        b->c_ops,
-        b->op_chain,
-        b->cedges,
-        b->c_par_off,
-        b->c_par,
-        b->c_ch_off,
-        b->c_ch,
-        b->topo,
-        b->indeg,
+        b->edges,      b->par_off,  b->par,      b->ch_off,
+        b->ch,         b->cursor,   b->pp,       b->pp_len,
+        b->pc,         b->pc_len,   b->orig_par, b->visited,
+        b->anc,        b->path,     b->stk,      b->roots,
+        b->seen_count, b->numa,     b->seen,     b->cbuf,
+        b->cops,       b->ch_start, b->ch_len,   b->chain_at_first,
+        b->c_off,      b->c_ops,    b->op_chain, b->cedges,
+        b->c_par_off,  b->c_par,    b->c_ch_off, b->c_ch,
+        b->topo,       b->indeg,
     };
     size_t k;
 
@@ -482,16 +459,44 @@ static int prune_from(struct build *b, int root)
     size_t sp = 0;
     int k, m;
 
+    b->path_len = 0; /* every DFS ends with an empty path */
     if (push(b, &sp, root, -1) != CT_OK)
         return CT_ENOMEM;
     while (sp > 0) {
         int curr = b->stk[sp - 1].node, prev = b->stk[sp - 1].aux;
         if (b->anc[curr]) {
             b->anc[curr] = false;
+            b->path_len--;
             sp--;
             continue;
         }
-        if (prev >= 0) {
+        if (prev >= 0 && (int64_t)b->path_len * 16 < (int64_t)b->pp_len[curr]) {
+            /* Same rule, driven by the (short) path instead of the (long)
+             * parent list: a node with a huge fan-in would otherwise scan
+             * all its parents on every arrival, O(fan-in^2). The parent
+             * segment stays sorted (compaction keeps the order), so each
+             * path node is looked up by binary search. */
+            int *seg = b->pp + b->par_off[curr];
+            int a;
+            for (a = 0; a < b->path_len; a++) {
+                int q = b->path[a], lo = 0, hi = b->pp_len[curr];
+                if (q == prev)
+                    continue;
+                while (lo < hi) {
+                    int mid = lo + (hi - lo) / 2;
+                    if (seg[mid] < q)
+                        lo = mid + 1;
+                    else
+                        hi = mid;
+                }
+                if (lo < b->pp_len[curr] && seg[lo] == q) {
+                    remove_child(b, q, curr);
+                    memmove(seg + lo, seg + lo + 1,
+                            (size_t)(b->pp_len[curr] - lo - 1) * sizeof(int));
+                    b->pp_len[curr]--;
+                }
+            }
+        } else if (prev >= 0) {
             /* Drop q -> curr when q is on the current path and is not
              * where we came from: the path already implies the edge. */
             int *seg = b->pp + b->par_off[curr];
@@ -506,6 +511,7 @@ static int prune_from(struct build *b, int root)
             b->pp_len[curr] = m;
         }
         b->anc[curr] = true;
+        b->path[b->path_len++] = curr;
         /* Descend once, when every original parent has reached us. */
         if (b->visited[curr] == b->orig_par[curr]) {
             const int *kids = b->pc + b->ch_off[curr];
@@ -834,6 +840,7 @@ int ct__graph_init(struct ct__graph *g, const Caffe2__NetDef *def,
     b.orig_par = ct__malloc(n1 * sizeof(int));
     b.visited = ct__calloc(n1, sizeof(int));
     b.anc = ct__calloc(n1, sizeof(bool));
+    b.path = ct__malloc(n1 * sizeof(int));
     b.roots = ct__malloc(n1 * sizeof(int));
     b.seen_count = ct__calloc(n1, sizeof(int));
     b.numa = ct__malloc(n1 * sizeof(int));
@@ -848,7 +855,7 @@ int ct__graph_init(struct ct__graph *g, const Caffe2__NetDef *def,
         b.visited == NULL || b.anc == NULL || b.roots == NULL ||
         b.seen_count == NULL || b.numa == NULL || b.seen == NULL ||
         b.cbuf == NULL || b.cops == NULL || b.ch_start == NULL ||
-        b.ch_len == NULL)
+        b.ch_len == NULL || b.path == NULL)
         goto fail_mem;
 
     fill_csr(b.edges, b.n_edges, b.n, b.ch_off, b.ch, b.par_off, b.par,

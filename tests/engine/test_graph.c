@@ -352,6 +352,40 @@ static void test_graph_init_prunes_transitive_edge(void **state)
     ASSERT_CHAINS(&f->g, "{0:[0,1,2]}");
 }
 
+/* A node with a wide fan-in takes the path-driven pruning branch (its
+ * parent list is much longer than the DFS path): the transitive edge
+ * 0 -> sink must still go, and every middle -> sink edge must stay. */
+static void
+test_graph_init_prunes_transitive_edge_into_wide_fan_in(void **state)
+{
+    struct fx *f = *state;
+    char in[200 * 8 + 8], out[16];
+    size_t off;
+    int i, k, sink = 201;
+
+    f->net = tu_net("fan", "", "");
+    add(f->net, "", "r");
+    off = (size_t)snprintf(in, sizeof(in), "r");
+    for (i = 1; i <= 200; i++) {
+        snprintf(out, sizeof(out), "m%d", i);
+        add(f->net, "r", out);
+        off += (size_t)snprintf(in + off, sizeof(in) - off, ",%s", out);
+    }
+    add(f->net, in, "s");
+    build(f);
+    /* Unpruned: 0 is a parent of the sink. */
+    assert_int_equal(f->g.parents[f->g.parent_off[sink]], 0);
+    assert_int_equal(f->g.parent_off[sink + 1] - f->g.parent_off[sink], 201);
+    /* Pruned: only the 200 middles remain, in order. */
+    assert_int_equal(
+        f->g.pruned_parent_off[sink + 1] - f->g.pruned_parent_off[sink], 200);
+    for (k = 0; k < 200; k++)
+        assert_int_equal(f->g.pruned_parents[f->g.pruned_parent_off[sink] + k],
+                         k + 1);
+    assert_int_equal(f->g.pruned_child_off[1] - f->g.pruned_child_off[0], 200);
+    assert_int_equal(f->g.n_pruned_edges, 400);
+}
+
 static void test_graph_init_diamond_splits_chains(void **state)
 {
     struct fx *f = *state;
@@ -698,6 +732,7 @@ int main(void)
         T(test_graph_init_duplicate_edges_are_merged),
         T(test_graph_init_empty_net_has_no_chains),
         T(test_graph_init_prunes_transitive_edge),
+        T(test_graph_init_prunes_transitive_edge_into_wide_fan_in),
         T(test_graph_init_diamond_splits_chains),
         T(test_graph_init_numa_change_splits_chain),
         T(test_graph_init_chain_graph_uses_unpruned_edges),
