@@ -65,7 +65,7 @@ asan: deps
 # ThreadSanitizer (clang; OpenMP and jemalloc off in that build) over the
 # concurrency code: scheduler, executors, stats, observers, plus a shorter
 # stress run. No suppressions of our own code.
-TSAN_TESTS := test_(sync|deque|event|pool|parallel_for|topology|exec_dag|net|workspace|stats.*|observer.*|time_trace|minmax)$$
+TSAN_TESTS := test_(sync|deque|event|pool|parallel_for|topology|exec_dag|net|workspace|stats.*|observer.*|time_trace|minmax|do|if_while|grad_accum|checkpoint_async)$$
 tsan: deps
 	CC=clang cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCT_WERROR=ON -DCT_SANITIZE=thread $(CMAKE_ARGS)
