@@ -56,7 +56,7 @@
 #include "engine/engine_impl.h"
 #include "engine/net_impl.h"
 #include "engine/op_internal.h"
-#include "observers/observer_impl.h"
+#include "scheduler/exec_op.h"
 #include "scheduler/executor.h"
 #include "scheduler/pool.h"
 #include "scheduler/profile.h"
@@ -107,7 +107,6 @@ static void run_chain_ops(struct dag_state *ds, int c, int ith, int node,
                           uint64_t *kernel_ns)
 {
     ct_net_t *net = ds->net;
-    struct ct__profile *prof = net->profile;
     const struct ct__graph *g = &net->graph;
     ct_op_ctx_t ctx;
     int k, i, rc, expected;
@@ -121,19 +120,7 @@ static void run_chain_ops(struct dag_state *ds, int c, int ith, int node,
         ctx.nth = ds->nth;
         ctx.numa_node = node;
         ctx.sched = ds->pool;
-        rc = ct__obs_op_start(net, i, ith);
-        if (rc == CT_OK) {
-            if (CT_UNLIKELY(prof != NULL)) {
-                uint64_t t0 = ct__profile_now();
-                rc = ct__op_run(&ctx);
-                t0 = ct__profile_now() - t0;
-                prof->op_ns[i] += t0;
-                *kernel_ns += t0;
-            } else {
-                rc = ct__op_run(&ctx);
-            }
-        }
-        rc = ct__obs_op_end(net, i, ith, rc);
+        rc = ct__exec_op(net, i, &ctx, kernel_ns);
         if (rc != CT_OK) {
             expected = -1;
             /* acq_rel is not needed: the caller reads failed_node and the
@@ -314,19 +301,7 @@ static int dag_run_inline(ct_net_t *net, ct_status_t *st)
         for (k = g->chain_off[c]; k < g->chain_off[c + 1]; k++) {
             i = g->chain_ops[k];
             ct__net_op_ctx(net, i, &ctx);
-            rc = ct__obs_op_start(net, i, ctx.ith);
-            if (rc == CT_OK) {
-                if (CT_UNLIKELY(prof != NULL)) {
-                    uint64_t k0 = ct__profile_now();
-                    rc = ct__op_run(&ctx);
-                    k0 = ct__profile_now() - k0;
-                    prof->op_ns[i] += k0;
-                    kernel_ns += k0;
-                } else {
-                    rc = ct__op_run(&ctx);
-                }
-            }
-            rc = ct__obs_op_end(net, i, ctx.ith, rc);
+            rc = ct__exec_op(net, i, &ctx, &kernel_ns);
             if (rc != CT_OK)
                 return ct__net_fail_node(net, i, ctx.status, st);
         }

@@ -7,55 +7,32 @@
  * the caller gets `node <i> "<name>" (<Type>): <message>`. There is no
  * per-net state and nothing is allocated per run.
  */
-#include "engine/net_impl.h"
-#include "engine/op_internal.h"
-#include "observers/observer_impl.h"
+#include "scheduler/exec_op.h"
 #include "scheduler/executor.h"
-#include "scheduler/profile.h"
-
-/* The same loop with every op timed into net->profile (slot 0): one
- * task per op, ready as soon as the previous one finished. */
-static int simple_run_profiled(ct_net_t *net, ct_status_t *st)
-{
-    struct ct__profile *prof = net->profile;
-    struct ct__profile_slot *sl = &prof->slots[0];
-    ct_op_ctx_t ctx;
-    int i, rc;
-
-    prof->threads = 1;
-    for (i = 0; i < net->n_ops; i++) {
-        uint64_t t0 = ct__profile_now(), k0, k1;
-        ct__net_op_ctx(net, i, &ctx);
-        rc = ct__obs_op_start(net, i, ctx.ith);
-        k0 = ct__profile_now();
-        if (rc == CT_OK)
-            rc = ct__op_run(&ctx);
-        k1 = ct__profile_now();
-        rc = ct__obs_op_end(net, i, ctx.ith, rc);
-        prof->op_ns[i] += k1 - k0;
-        sl->n_tasks++;
-        sl->kernel_ns += k1 - k0;
-        sl->task_ns += ct__profile_now() - t0;
-        if (rc != CT_OK)
-            return ct__net_fail_node(net, i, ctx.status, st);
-    }
-    return CT_OK;
-}
 
 static int simple_run(ct_net_t *net, void *state, ct_status_t *st)
 {
+    struct ct__profile *prof = net->profile;
     ct_op_ctx_t ctx;
+    uint64_t t0 = 0, kernel_ns = 0;
     int i, rc;
 
     (void)state;
-    if (CT_UNLIKELY(net->profile != NULL))
-        return simple_run_profiled(net, st);
+    if (CT_UNLIKELY(prof != NULL))
+        prof->threads = 1;
     for (i = 0; i < net->n_ops; i++) {
+        if (CT_UNLIKELY(prof != NULL))
+            t0 = ct__profile_now();
         ct__net_op_ctx(net, i, &ctx);
-        rc = ct__obs_op_start(net, i, ctx.ith);
-        if (rc == CT_OK)
-            rc = ct__op_run(&ctx);
-        rc = ct__obs_op_end(net, i, ctx.ith, rc);
+        rc = ct__exec_op(net, i, &ctx, &kernel_ns);
+        if (CT_UNLIKELY(prof != NULL)) {
+            /* One task per op (slot 0), ready when the previous ended. */
+            struct ct__profile_slot *sl = &prof->slots[0];
+            sl->n_tasks++;
+            sl->kernel_ns += kernel_ns;
+            sl->task_ns += ct__profile_now() - t0;
+            kernel_ns = 0;
+        }
         if (rc != CT_OK)
             return ct__net_fail_node(net, i, ctx.status, st);
     }
