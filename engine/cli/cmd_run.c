@@ -7,9 +7,15 @@
  * exists, then compile the net with the fed names as extra declared
  * inputs (one notice when the net does not declare one of them), check
  * that every --output blob exists, run N timed iterations, write the
- * outputs and print the summary.
+ * outputs and print the summary. With --checkpoint-dir, the state of the
+ * run (run_ckpt.h) is checkpointed asynchronously every
+ * --checkpoint-every iterations and after the last one, and --resume
+ * loads the newest complete checkpoint after INIT and the fills, before
+ * NET is compiled. --save-params writes what INIT and --fill-params
+ * created after the run.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +30,7 @@
 #include "cortado/tensor.h"
 #include "cortado/workspace.h"
 #include "engine/cli/cli_util.h"
+#include "engine/cli/run_ckpt.h"
 #include "engine/cli/run_report.h"
 #include "engine/engine_impl.h"
 #include "proto/caffe2.pb-c.h"
@@ -43,12 +50,17 @@ static const char help[] =
     "                   [--profile] [--observe SPEC]...\n"
     "                   [--stats-json FILE] [--stats-prom FILE]\n"
     "                   [--stats-every K] [--quiet]\n"
+    "                   [--checkpoint-dir DIR [--checkpoint-every N]\n"
+    "                    [--checkpoint-keep K] [--resume]]\n"
+    "                   [--save-params DIR]\n"
     "\n"
     "Runs INIT once (if given), feeds the inputs, compiles NET and runs it\n"
     "N times, then writes the requested blobs as .npy files and prints a\n"
     "summary (executor, time per iteration, every output's dtype, shape\n"
     "and first values). NET and INIT are Caffe2 NetDefs, binary (.pb) or\n"
-    "text (.pbtxt), detected by content.\n"
+    "text (.pbtxt), detected by content. A training net (INIT filling the\n"
+    "weights, NET with an Iter op and in-place updates) is checkpointed\n"
+    "and resumed with the --checkpoint options (docs/storage.md).\n"
     "\n"
     "Options:\n"
     "  -n, --net NET            the net to run (required)\n"
@@ -99,6 +111,32 @@ static const char help[] =
     "                           after the run\n"
     "  --stats-prom FILE        the same in the Prometheus text format\n"
     "  --stats-every K          also write them every K iterations\n"
+    "  --checkpoint-dir DIR     checkpoint the state of the run to\n"
+    "                           DIR/ckpt_<iteration>.minidb (asynchronous,\n"
+    "                           crash-safe) after the last iteration and\n"
+    "                           every --checkpoint-every iterations. The\n"
+    "                           state: every blob INIT produced or\n"
+    "                           --fill-params created, and every blob NET\n"
+    "                           updates in place (reads before it writes\n"
+    "                           it, or an Iter counter)\n"
+    "  --checkpoint-every N     also checkpoint when the iteration count is\n"
+    "                           a multiple of N (default: only at the end)\n"
+    "  --checkpoint-keep K      keep the newest K checkpoints this run\n"
+    "                           wrote (default 0: keep all)\n"
+    "  --resume                 after INIT, load the newest checkpoint of\n"
+    "                           DIR that verifies (newer damaged ones are\n"
+    "                           skipped with a notice) and continue the\n"
+    "                           iteration count from it (its Iter counter);\n"
+    "                           --iters more iterations run. Starts from\n"
+    "                           scratch, with a notice, when DIR has none.\n"
+    "                           A checkpoint whose blobs do not match the\n"
+    "                           state (missing, extra, other dtype or\n"
+    "                           shape) is an error\n"
+    "  --save-params DIR        after the run, write every blob INIT\n"
+    "                           produced or --fill-params created as\n"
+    "                           DIR/<name>.npy ('/' becomes '_') and list\n"
+    "                           them in DIR/params.txt: name, file, dtype,\n"
+    "                           dims, tab-separated\n"
     "  -q, --quiet              print nothing on success\n"
     "  -h, --help               show this help\n"
     "\n"
@@ -127,7 +165,12 @@ enum {
     OPT_OBSERVE,
     OPT_STATS_JSON,
     OPT_STATS_PROM,
-    OPT_STATS_EVERY
+    OPT_STATS_EVERY,
+    OPT_CKPT_DIR,
+    OPT_CKPT_EVERY,
+    OPT_CKPT_KEEP,
+    OPT_RESUME,
+    OPT_SAVE_PARAMS
 };
 
 static const struct ct__cli_opt opts[] = {
@@ -152,6 +195,11 @@ static const struct ct__cli_opt opts[] = {
     {"stats-json", 0, true, OPT_STATS_JSON},
     {"stats-prom", 0, true, OPT_STATS_PROM},
     {"stats-every", 0, true, OPT_STATS_EVERY},
+    {"checkpoint-dir", 0, true, OPT_CKPT_DIR},
+    {"checkpoint-every", 0, true, OPT_CKPT_EVERY},
+    {"checkpoint-keep", 0, true, OPT_CKPT_KEEP},
+    {"resume", 0, false, OPT_RESUME},
+    {"save-params", 0, true, OPT_SAVE_PARAMS},
     {NULL, 0, false, 0},
 };
 
@@ -182,6 +230,12 @@ struct run_args {
      * K (0: only after the last iteration) */
     const char *stats_json, *stats_prom;
     long long stats_every;
+    /* --checkpoint-dir (NULL: no checkpoints), --checkpoint-every N (0:
+     * only after the last iteration), --checkpoint-keep K (0: all),
+     * --resume; --save-params DIR (NULL: not written) */
+    const char *ckpt_dir, *save_params;
+    long long ckpt_every, ckpt_keep;
+    bool resume;
 };
 
 /* Everything the command creates, released in one place. */
@@ -193,6 +247,13 @@ struct run_state {
     struct ct_fill_report fill;
     double init_ns;
     double mean_ns, min_ns, max_ns;
+    /* What INIT and --fill-params created (--save-params), and the state
+     * of the run (run_ckpt.h): those plus what NET carries. */
+    struct ct__run_blobs params, state;
+    struct ct__run_ckpt ckpt; /* pattern NULL without --checkpoint-dir */
+    struct ct__run_resume resumed;
+    int64_t start_iter; /* iterations done before this run (--resume) */
+    size_t n_params_saved;
     ct_status_t st;
 };
 
@@ -398,6 +459,25 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                                    &a->stats_every))
                 return CT_CLI_EXIT_USAGE;
             break;
+        case OPT_CKPT_DIR:
+            a->ckpt_dir = val;
+            break;
+        case OPT_CKPT_EVERY:
+            if (!ct__cli_parse_int(&p, "--checkpoint-every", val, 1, 1000000000,
+                                   &a->ckpt_every))
+                return CT_CLI_EXIT_USAGE;
+            break;
+        case OPT_CKPT_KEEP:
+            if (!ct__cli_parse_int(&p, "--checkpoint-keep", val, 0, 1000000,
+                                   &a->ckpt_keep))
+                return CT_CLI_EXIT_USAGE;
+            break;
+        case OPT_RESUME:
+            a->resume = true;
+            break;
+        case OPT_SAVE_PARAMS:
+            a->save_params = val;
+            break;
         case CT_CLI_POSITIONAL:
             return ct__cli_usage_error(&p, "unexpected argument '%s'", val);
         default:
@@ -411,6 +491,18 @@ static int parse_args(int argc, char **argv, struct run_args *a)
                                        "FILE or --stats-prom FILE");
     if (a->fill_width > 0 && a->fill_mode == CT_FILL_NONE)
         return ct__cli_usage_error(&p, "--fill-width needs --fill-params");
+    if (a->ckpt_dir == NULL && (a->ckpt_every > 0 || a->ckpt_keep > 0))
+        return ct__cli_usage_error(&p,
+                                   "--checkpoint-%s needs "
+                                   "--checkpoint-dir DIR",
+                                   a->ckpt_every > 0 ? "every" : "keep");
+    if (a->ckpt_dir == NULL && a->resume)
+        return ct__cli_usage_error(&p, "--resume needs --checkpoint-dir DIR");
+    if (a->save_params != NULL && a->init == NULL &&
+        a->fill_mode == CT_FILL_NONE)
+        return ct__cli_usage_error(&p, "--save-params writes what --init "
+                                       "produced or --fill-params created; "
+                                       "give one of them");
     return CT_CLI_EXIT_OK;
 }
 
@@ -435,14 +527,86 @@ static int feed_inputs(struct run_state *s, const struct run_args *a)
     return CT_OK;
 }
 
-/* --input-shape inputs and --fill-params parameters. */
+/* Names NET reads or declares that ws does not have yet: the blobs
+ * --fill-params may create. */
+static int absent_inputs(struct run_state *s, struct ct__run_blobs *out)
+{
+    size_t i, k;
+    int rc = CT_OK;
+
+    for (i = 0; i < s->def->n_external_input && rc == CT_OK; i++)
+        if (!ct_workspace_has_blob(s->ws, s->def->external_input[i]))
+            rc = ct__run_blobs_add(out, s->def->external_input[i],
+                                   CT__RUN_FROM_FILL, &s->st);
+    for (i = 0; i < s->def->n_op && rc == CT_OK; i++)
+        for (k = 0; k < s->def->op[i]->n_input && rc == CT_OK; k++)
+            if (!ct_workspace_has_blob(s->ws, s->def->op[i]->input[k]))
+                rc = ct__run_blobs_add(out, s->def->op[i]->input[k],
+                                       CT__RUN_FROM_FILL, &s->st);
+    return rc;
+}
+
+/* Whether an op of NET reads name as its first input (where data goes:
+ * no parameter rule of engine/param_rules.c sizes input 0). */
+static bool read_as_data(const ct_netdef_t *def, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < def->n_op; i++)
+        if (def->op[i]->n_input > 0 && strcmp(def->op[i]->input[0], name) == 0)
+            return true;
+    return false;
+}
+
+/* With --fill-params, an --input-shape blob is either a data input or a
+ * parameter whose shape was pinned; the fill report only counts the
+ * latter. Those are the blobs no op reads as its first input; the count
+ * confirms it, and when it does not, none is taken (with a notice). */
+static int add_shaped_params(struct run_state *s, const struct run_args *a)
+{
+    size_t i, n_fill = 0, n_cand = 0, want;
+    int rc = CT_OK;
+
+    for (i = 0; i < s->params.n; i++)
+        n_fill += s->params.origins[i] == CT__RUN_FROM_FILL;
+    if (s->fill.n_params <= n_fill)
+        return CT_OK;
+    want = s->fill.n_params - n_fill;
+    for (i = 0; i < a->n_shapes; i++)
+        n_cand += !read_as_data(s->def, a->shapes[i].name);
+    if (n_cand != want) {
+        fprintf(stderr,
+                "cortado: notice: --fill-params used %zu --input-shape "
+                "shape%s for parameters, which cannot be told from the data "
+                "inputs; they are not saved by --save-params nor "
+                "checkpointed unless NET updates them in place\n",
+                want, want == 1 ? "" : "s");
+        return CT_OK;
+    }
+    for (i = 0; i < a->n_shapes && rc == CT_OK; i++)
+        if (!read_as_data(s->def, a->shapes[i].name))
+            rc = ct__run_blobs_add(&s->params, a->shapes[i].name,
+                                   CT__RUN_FROM_FILL, &s->st);
+    return rc;
+}
+
+/* --input-shape inputs and --fill-params parameters; the parameters
+ * created are appended to s->params. */
 static int fill_blobs(struct run_state *s, const struct run_args *a)
 {
     struct ct_fill_config cfg;
+    struct ct__run_blobs absent;
+    size_t i;
     int rc;
 
     if (a->n_shapes == 0 && a->fill_mode == CT_FILL_NONE)
         return CT_OK;
+    memset(&absent, 0, sizeof(absent));
+    rc = absent_inputs(s, &absent);
+    if (rc != CT_OK) {
+        ct__run_blobs_destroy(&absent);
+        return rc;
+    }
     memset(&cfg, 0, sizeof(cfg));
     cfg.mode = a->fill_mode;
     cfg.seed = (uint64_t)a->seed;
@@ -454,6 +618,14 @@ static int fill_blobs(struct run_state *s, const struct run_args *a)
         ct_status_prefix(&s->st, "%s: ",
                          a->fill_mode != CT_FILL_NONE ? "--fill-params"
                                                       : "--input-shape");
+    for (i = 0; i < absent.n && rc == CT_OK; i++)
+        if (!is_fed(a, absent.names[i]) &&
+            ct_workspace_has_blob(s->ws, absent.names[i]))
+            rc = ct__run_blobs_add(&s->params, absent.names[i],
+                                   CT__RUN_FROM_FILL, &s->st);
+    ct__run_blobs_destroy(&absent);
+    if (rc == CT_OK && a->fill_mode != CT_FILL_NONE && a->n_shapes > 0)
+        rc = add_shaped_params(s, a);
     return rc;
 }
 
@@ -576,6 +748,70 @@ static int compile_net(struct run_state *s, const struct run_args *a)
     return CT_OK;
 }
 
+/* The state that is checkpointed and resumed: the params, then what NET
+ * carries from one iteration to the next. A blob fed with --input or
+ * --input-shape is fed again by every run, so it is state only when NET
+ * updates it in place. */
+static int collect_state(struct run_state *s, const struct run_args *a)
+{
+    struct ct__run_blobs carried;
+    size_t i, k;
+    int rc;
+
+    memset(&carried, 0, sizeof(carried));
+    rc = ct__run_blobs_add_carried(&carried, s->def, &s->st);
+    for (i = 0; i < s->params.n && rc == CT_OK; i++) {
+        const char *name = s->params.names[i];
+        for (k = 0; k < carried.n; k++)
+            if (strcmp(carried.names[k], name) == 0)
+                break;
+        if (k == carried.n && is_fed(a, name))
+            continue;
+        rc = ct__run_blobs_add(&s->state, name, s->params.origins[i], &s->st);
+    }
+    for (i = 0; i < carried.n && rc == CT_OK; i++)
+        rc = ct__run_blobs_add(&s->state, carried.names[i], CT__RUN_FROM_NET,
+                               &s->st);
+    ct__run_blobs_destroy(&carried);
+    if (rc == CT_OK && s->state.n == 0)
+        rc = ct_status_setf(&s->st, CT_EINVAL,
+                            "--checkpoint-dir: the run has no state to "
+                            "checkpoint: no --init, no --fill-params and "
+                            "net \"%s\" updates no blob in place",
+                            s->def->name != NULL ? s->def->name : "");
+    return rc;
+}
+
+static int resume(struct run_state *s, const struct run_args *a)
+{
+    int rc = ct__run_ckpt_resume(a->ckpt_dir, s->ws, &s->state, s->def,
+                                 &s->resumed, &s->st);
+
+    if (rc != CT_OK || !s->resumed.resumed)
+        return rc;
+    s->start_iter = s->resumed.iter;
+    if (!a->quiet)
+        printf("resumed: %s (iteration %" PRId64 ", %zu blob%s)\n",
+               s->resumed.path, s->resumed.iter, s->resumed.n_blobs,
+               s->resumed.n_blobs == 1 ? "" : "s");
+    return CT_OK;
+}
+
+/* Checkpoints after iteration `done` (counted from the start of training,
+ * resumed iterations included) when it is a multiple of
+ * --checkpoint-every or the last one of this run. */
+static int maybe_checkpoint(struct run_state *s, const struct run_args *a,
+                            int64_t done, bool last)
+{
+    if (s->ckpt.pattern == NULL)
+        return CT_OK;
+    if (!last && (a->ckpt_every == 0 || done % a->ckpt_every != 0))
+        return CT_OK;
+    if (s->ckpt.last_iter == done)
+        return CT_OK;
+    return ct__run_ckpt_save(&s->ckpt, s->eng, s->ws, &s->state, done, &s->st);
+}
+
 static int run_iterations(struct run_state *s, const struct run_args *a)
 {
     long long iters = a->iters;
@@ -593,6 +829,9 @@ static int run_iterations(struct run_state *s, const struct run_args *a)
         }
         total += dt;
         /* Outside the timed region; the last write follows the run. */
+        rc = maybe_checkpoint(s, a, s->start_iter + i + 1, i + 1 == iters);
+        if (rc != CT_OK)
+            return rc;
         if (a->stats_every > 0 && (i + 1) % a->stats_every == 0 &&
             i + 1 < iters &&
             (rc = ct__run_write_stats(s->eng, a->stats_json, a->stats_prom,
@@ -763,7 +1002,12 @@ static void print_summary(struct run_state *s, const struct run_args *a)
         print_tensor_line(s, "input", a->shapes[i].name, "random");
     if (a->fill_mode != CT_FILL_NONE)
         print_fill(s, a);
-    printf("  %-12s %lld\n", "iterations", a->iters);
+    if (s->start_iter > 0)
+        printf("  %-12s %lld (%" PRId64 " to %" PRId64 ", resumed)\n",
+               "iterations", a->iters, s->start_iter + 1,
+               s->start_iter + (int64_t)a->iters);
+    else
+        printf("  %-12s %lld\n", "iterations", a->iters);
     printf("  %-12s mean %s, min %s, max %s\n", "time/iter",
            ct__cli_fmt_duration(s->mean_ns, d0, sizeof(d0)),
            ct__cli_fmt_duration(s->min_ns, d1, sizeof(d1)),
@@ -779,6 +1023,18 @@ static void print_summary(struct run_state *s, const struct run_args *a)
         printf("  %-12s %zu external output%s written to %s/\n", "saved",
                s->def->n_external_output,
                s->def->n_external_output == 1 ? "" : "s", a->output_dir);
+    if (s->ckpt.pattern != NULL)
+        printf("  %-12s %zu async save%s of %zu blob%s, latest %s/"
+               "ckpt_%08" PRId64 ".minidb; stall total %s, max %s\n",
+               "checkpoints", s->ckpt.n_saves, s->ckpt.n_saves == 1 ? "" : "s",
+               s->ckpt.n_blobs, s->ckpt.n_blobs == 1 ? "" : "s", a->ckpt_dir,
+               s->ckpt.last_iter,
+               ct__cli_fmt_duration(s->ckpt.stall_ns, d0, sizeof(d0)),
+               ct__cli_fmt_duration(s->ckpt.max_stall_ns, d1, sizeof(d1)));
+    if (a->save_params != NULL)
+        printf("  %-12s %zu blob%s written to %s/ (listed in params.txt)\n",
+               "param files", s->n_params_saved,
+               s->n_params_saved == 1 ? "" : "s", a->save_params);
 }
 
 static int run(struct run_state *s, const struct run_args *a)
@@ -809,12 +1065,22 @@ static int run(struct run_state *s, const struct run_args *a)
             ct_status_prefix(&s->st, "--init %s: ", a->init);
             return rc;
         }
+        rc = ct__run_blobs_add_outputs(&s->params, s->init_def, &s->st);
+        if (rc != CT_OK)
+            return rc;
     }
     rc = feed_inputs(s, a);
     if (rc == CT_OK)
         rc = fill_blobs(s, a);
     if (rc == CT_OK)
         rc = check_external_inputs(s, a);
+    if (rc == CT_OK && a->ckpt_dir != NULL)
+        rc = collect_state(s, a);
+    if (rc == CT_OK && a->resume)
+        rc = resume(s, a);
+    if (rc == CT_OK && a->ckpt_dir != NULL)
+        rc =
+            ct__run_ckpt_init(&s->ckpt, a->ckpt_dir, (int)a->ckpt_keep, &s->st);
     if (rc == CT_OK) {
         rc = compile_net(s, a);
         if (rc != CT_OK && s->net == NULL)
@@ -827,8 +1093,22 @@ static int run(struct run_state *s, const struct run_args *a)
         rc = ct_net_set_profiling(s->net, true, &s->st);
     if (rc == CT_OK)
         rc = run_iterations(s, a);
+    if (s->ckpt.pattern != NULL) {
+        /* Also after a failed iteration: the saves queued are complete
+         * snapshots; report the first error of theirs only if the run
+         * did not fail already. */
+        ct_status_t fst;
+        int frc = ct__run_ckpt_finish(&s->ckpt, s->eng, &fst);
+        if (rc == CT_OK && frc != CT_OK) {
+            s->st = fst;
+            rc = frc;
+        }
+    }
     if (rc == CT_OK)
         rc = write_outputs(s, a);
+    if (rc == CT_OK && a->save_params != NULL)
+        rc = ct__run_save_params(s->ws, &s->params, a->save_params,
+                                 &s->n_params_saved, &s->st);
     if (rc == CT_OK)
         rc = ct__run_write_stats(s->eng, a->stats_json, a->stats_prom, &s->st);
     if (rc == CT_OK && !a->quiet)
@@ -861,6 +1141,10 @@ int ct__cli_cmd_run(int argc, char **argv)
     ct_engine_free(s.eng);
     ct_netdef_free(s.init_def);
     ct_netdef_free(s.def);
+    ct__run_blobs_destroy(&s.params);
+    ct__run_blobs_destroy(&s.state);
+    ct__run_ckpt_destroy(&s.ckpt);
+    ct__run_resume_destroy(&s.resumed);
     args_free(&a);
     return rc == CT_OK ? CT_CLI_EXIT_OK : CT_CLI_EXIT_FAIL;
 }
