@@ -87,6 +87,18 @@ struct ct__grad_builder {
     size_t *in_off, *out_off;
     Caffe2__OperatorDef **ops; /* emitted, in order; owned */
     size_t n_ops, cap_ops;
+    /* Suffix of gradient names: CT_GRAD_SUFFIX for a whole net, longer
+     * for the subnet builds of If and While (see ct__grad_subnet). */
+    char *suffix; /* owned */
+    /* Subnet builds: blobs whose value before the subnet ran is saved as
+     * name + saved_suffix (a forward Do's read-modify-write blobs). */
+    const char *const *saved;
+    size_t n_saved;
+    const char *saved_suffix;
+    /* Forward blobs that emitted ops may write (scope blobs, whose stack
+     * a gradient Do pops). */
+    char **state;
+    size_t n_state, cap_state;
 };
 
 /* ---- small helpers ---- */
@@ -110,12 +122,13 @@ static char *cat3(const char *a, const char *b, const char *c)
     return s;
 }
 
-static char *autosplit_name(const char *blob, int k)
+static char *autosplit_name(const struct ct__grad_builder *b, const char *blob,
+                            int k)
 {
-    char suffix[sizeof(CT_GRAD_SUFFIX AUTOSPLIT) + 16];
+    char num[sizeof(AUTOSPLIT) + 16];
 
-    snprintf(suffix, sizeof(suffix), "%s%s%d", CT_GRAD_SUFFIX, AUTOSPLIT, k);
-    return cat3(blob, suffix, "");
+    snprintf(num, sizeof(num), "%s%d", AUTOSPLIT, k);
+    return cat3(blob, b->suffix, num);
 }
 
 /* Sets st->node / st->op and prefixes `op <i> "<name>" (<Type>): `. */
@@ -209,6 +222,10 @@ static void builder_free(struct ct__grad_builder *b)
     for (i = 0; i < b->n_ops; i++)
         ct_proto_free(&b->ops[i]->base);
     ct__free(b->ops);
+    for (i = 0; i < b->n_state; i++)
+        ct__free(b->state[i]);
+    ct__free(b->state);
+    ct__free(b->suffix);
 }
 
 /* ---- emitting ops ---- */
@@ -575,7 +592,14 @@ static int finish_version(struct ct__grad_builder *b, struct gblob *gb,
     v->finished = true;
     if (v->n_c == 0)
         return CT_OK;
-    name = cat3(gb->name, CT_GRAD_SUFFIX, "");
+    if (v->n_c == 1 && v->c[0].op_lo == v->c[0].op_hi) {
+        /* A given gradient (subnet seed) that nothing else adds to: the
+         * version's gradient is that blob itself. */
+        if ((v->grad = ct__strdup(v->c[0].name)) == NULL)
+            return CT_ENOMEM;
+        return CT_OK;
+    }
+    name = cat3(gb->name, b->suffix, "");
     if (name == NULL)
         return CT_ENOMEM;
     if (v->n_c == 1) {
@@ -642,8 +666,8 @@ static int seed_losses(struct ct__grad_builder *b, const char *const *losses,
         size_t lo = b->n_ops;
 
         v->split = v->n_uses + 1 >= 2;
-        name = v->split ? autosplit_name(gb->name, v->next_k++)
-                        : cat3(gb->name, CT_GRAD_SUFFIX, "");
+        name = v->split ? autosplit_name(b, gb->name, v->next_k++)
+                        : cat3(gb->name, b->suffix, "");
         if (name == NULL)
             return oom(st);
         if (new_op(b, "ConstantFill", &gb->name, 1, (const char *const *)&name,
@@ -678,19 +702,66 @@ static int check_fresh(const struct ct__grad_builder *b, int blob, int ver,
                           str_or_empty(w->name), str_or_empty(w->type));
 }
 
+static bool is_saved(const struct ct__grad_builder *b, const char *name)
+{
+    size_t k;
+
+    for (k = 0; k < b->n_saved; k++)
+        if (strcmp(b->saved[k], name) == 0)
+            return true;
+    return false;
+}
+
+/* Makes the ops [first, n_ops) read the saved copy of `name` (its value
+ * before the subnet ran) instead of the blob itself. */
+static int read_saved(struct ct__grad_builder *b, size_t first,
+                      const char *name, ct_status_t *st)
+{
+    char *to = cat3(name, b->saved_suffix, "");
+    size_t k;
+    int rc = CT_OK;
+
+    if (to == NULL)
+        return oom(st);
+    for (k = first; rc == CT_OK && k < b->n_ops; k++)
+        rc = rename_in(b->ops[k]->input, b->ops[k]->n_input, name, to);
+    ct__free(to);
+    return rc == CT_OK ? CT_OK : oom(st);
+}
+
 /* Checks that the forward values the maker of op i named are still
- * there when the gradient ops run. */
-static int check_reads(const struct ct__grad_builder *b,
-                       const struct ct__grad_ctx *g, ct_status_t *st)
+ * there when the gradient ops run. In a subnet build, a read of the
+ * value a saved blob had before the subnet ran (version 0) is redirected
+ * to the saved copy, unless the same ops also need a later version of
+ * that blob under the same name. */
+static int check_reads(struct ct__grad_builder *b, const struct ct__grad_ctx *g,
+                       size_t first, ct_status_t *st)
 {
     const Caffe2__OperatorDef *op = g->def;
-    size_t j;
+    size_t j, k;
     int i = g->idx, rc;
 
     for (j = 0; j < op->n_input; j++) {
         size_t s = b->in_off[i] + j;
-        if (g->need_in[j] &&
-            (rc = check_fresh(b, b->in_blob[s], b->in_ver[s], st)) != CT_OK)
+        const struct gblob *gb = &b->blobs[b->in_blob[s]];
+        bool fresh_too = false;
+        if (!g->need_in[j])
+            continue;
+        if (b->in_ver[s] != 0 || gb->n_ver == 1 || !is_saved(b, gb->name)) {
+            if ((rc = check_fresh(b, b->in_blob[s], b->in_ver[s], st)) != CT_OK)
+                return rc;
+            continue;
+        }
+        for (k = 0; k < op->n_output; k++)
+            if (g->need_out[k] &&
+                b->out_blob[b->out_off[i] + k] == b->in_blob[s])
+                fresh_too = true;
+        if (fresh_too)
+            return ct_status_setf(st, CT_ENOTSUP,
+                                  "its gradient reads \"%s\" both before and "
+                                  "after this op overwrote it",
+                                  gb->name);
+        if ((rc = read_saved(b, first, gb->name, st)) != CT_OK)
             return rc;
     }
     for (j = 0; j < op->n_output; j++) {
@@ -702,7 +773,18 @@ static int check_reads(const struct ct__grad_builder *b,
     return CT_OK;
 }
 
-/* No emitted op may write a blob of the forward net. */
+static bool is_state(const struct ct__grad_builder *b, const char *name)
+{
+    size_t k;
+
+    for (k = 0; k < b->n_state; k++)
+        if (strcmp(b->state[k], name) == 0)
+            return true;
+    return false;
+}
+
+/* No emitted op may write a blob of the forward net, except the scope
+ * blobs makers declared with ct__grad_mark_state. */
 static int check_outputs(const struct ct__grad_builder *b, ct_status_t *st)
 {
     size_t j, k;
@@ -710,7 +792,7 @@ static int check_outputs(const struct ct__grad_builder *b, ct_status_t *st)
     for (k = 0; k < b->n_ops; k++) {
         const Caffe2__OperatorDef *e = b->ops[k];
         for (j = 0; j < e->n_output; j++) {
-            if (blob_id(b, e->output[j]) >= 0)
+            if (blob_id(b, e->output[j]) >= 0 && !is_state(b, e->output[j]))
                 return ct_status_setf(st, CT_EEXIST,
                                       "gradient blob \"%s\" (output of the "
                                       "gradient op %s) is already a blob of "
@@ -760,8 +842,8 @@ static int grad_op(struct ct__grad_builder *b, int i, ct_status_t *st)
     for (j = 0; j < op->n_input; j++) {
         struct ver *v = in_version(b, i, (int)j);
         const char *x = op->input[j];
-        gin[j] = v->split ? autosplit_name(x, v->next_k++)
-                          : cat3(x, CT_GRAD_SUFFIX, "");
+        gin[j] = v->split ? autosplit_name(b, x, v->next_k++)
+                          : cat3(x, b->suffix, "");
         if (gin[j] == NULL) {
             rc = oom(st);
             goto done;
@@ -778,7 +860,7 @@ static int grad_op(struct ct__grad_builder *b, int i, ct_status_t *st)
     g.need_out = flags + 2 * op->n_input;
     rc = s->grad_cb(&g, st);
     if (rc == CT_OK)
-        rc = check_reads(b, &g, st);
+        rc = check_reads(b, &g, first, st);
     for (j = 0; rc == CT_OK && j < op->n_input; j++) {
         if (!g.in_used[j])
             continue;
@@ -797,13 +879,48 @@ done:
     return rc;
 }
 
+/* Step 3 for every op, then the output check. */
+static int walk_backward(struct ct__grad_builder *b, ct_status_t *st)
+{
+    const Caffe2__NetDef *def = b->def;
+    size_t j;
+    int i, rc;
+
+    for (i = (int)def->n_op - 1; i >= 0; i--) {
+        const Caffe2__OperatorDef *op = def->op[i];
+        rc = grad_op(b, i, st);
+        if (rc != CT_OK)
+            return op_fail(op, i, rc, st);
+        /* Versions first read here have every contribution now. */
+        for (j = 0; j < op->n_input; j++) {
+            struct ver *v = in_version(b, i, (int)j);
+            if (v->first_use != i || v->finished)
+                continue;
+            if (finish_version(b, &b->blobs[b->in_blob[b->in_off[i] + j]], v,
+                               op) != CT_OK)
+                return oom(st);
+        }
+    }
+    return check_outputs(b, st);
+}
+
+static int builder_init(struct ct__grad_builder *b, const Caffe2__NetDef *def,
+                        const char *suffix)
+{
+    memset(b, 0, sizeof(*b));
+    b->def = def;
+    ct__strmap_init(&b->ids);
+    b->suffix = ct__strdup(suffix);
+    return b->suffix != NULL ? CT_OK : CT_ENOMEM;
+}
+
 int ct_netdef_add_gradient_ops(ct_netdef_t *def, const char *const *loss_blobs,
                                size_t n_loss, ct_status_t *st)
 {
     struct ct__grad_builder b;
     Caffe2__OperatorDef **arr;
     size_t j;
-    int i, rc;
+    int rc;
 
     CT_ASSERT(def != NULL && (loss_blobs != NULL || n_loss == 0),
               "ct_netdef_add_gradient_ops: NULL argument");
@@ -815,35 +932,14 @@ int ct_netdef_add_gradient_ops(ct_netdef_t *def, const char *const *loss_blobs,
         return ct_status_setf(st, CT_EINVAL, "net \"%s\" has too many ops",
                               str_or_empty(def->name));
     ct_status_clear(st);
-    memset(&b, 0, sizeof(b));
-    b.def = def;
-    ct__strmap_init(&b.ids);
-    if (play_forward(&b) != CT_OK) {
+    if (builder_init(&b, def, CT_GRAD_SUFFIX) != CT_OK ||
+        play_forward(&b) != CT_OK) {
         rc = oom(st);
         goto done;
     }
     if ((rc = seed_losses(&b, loss_blobs, n_loss, st)) != CT_OK)
         goto done;
-    for (i = (int)def->n_op - 1; i >= 0; i--) {
-        const Caffe2__OperatorDef *op = def->op[i];
-        rc = grad_op(&b, i, st);
-        if (rc != CT_OK) {
-            op_fail(op, i, rc, st);
-            goto done;
-        }
-        /* Versions first read here have every contribution now. */
-        for (j = 0; j < op->n_input; j++) {
-            struct ver *v = in_version(&b, i, (int)j);
-            if (v->first_use != i || v->finished)
-                continue;
-            if (finish_version(&b, &b.blobs[b.in_blob[b.in_off[i] + j]], v,
-                               op) != CT_OK) {
-                rc = oom(st);
-                goto done;
-            }
-        }
-    }
-    if ((rc = check_outputs(&b, st)) != CT_OK)
+    if ((rc = walk_backward(&b, st)) != CT_OK)
         goto done;
     arr = ct__realloc(def->op, (def->n_op + b.n_ops) * sizeof(*arr));
     if (arr == NULL && def->n_op + b.n_ops > 0) {
@@ -858,4 +954,282 @@ int ct_netdef_add_gradient_ops(ct_netdef_t *def, const char *const *loss_blobs,
 done:
     builder_free(&b);
     return rc;
+}
+
+/* ---- subnet builds (If, While, Do) ---- */
+
+/* Seeds of a subnet build: the last version of each blob gets the given
+ * gradient blob as a contribution made by no op. Blobs the subnet never
+ * mentions are added with a single version, so their gradient passes
+ * straight through. Runs before play_forward. */
+static int add_seed_blobs(struct ct__grad_builder *b,
+                          const struct ct__grad_sub_cfg *cfg, ct_status_t *st)
+{
+    size_t i, k;
+    int id;
+
+    for (i = 0; i < cfg->n_seeds; i++) {
+        CT_ASSERT(cfg->seeds[i].blob != NULL && cfg->seeds[i].grad != NULL,
+                  "subnet gradient seed %zu is NULL", i);
+        for (k = 0; k < i; k++)
+            if (strcmp(cfg->seeds[k].blob, cfg->seeds[i].blob) == 0)
+                return ct_status_setf(st, CT_EINVAL,
+                                      "blob \"%s\" is seeded twice",
+                                      cfg->seeds[i].blob);
+        if (blob_add(b, cfg->seeds[i].blob, &id) != CT_OK)
+            return oom(st);
+    }
+    return CT_OK;
+}
+
+static int seed_given(struct ct__grad_builder *b,
+                      const struct ct__grad_sub_cfg *cfg, ct_status_t *st)
+{
+    size_t i;
+
+    for (i = 0; i < cfg->n_seeds; i++) {
+        struct gblob *gb = &b->blobs[blob_id(b, cfg->seeds[i].blob)];
+        struct ver *v = &gb->v[gb->n_ver - 1];
+        char *name = ct__strdup(cfg->seeds[i].grad);
+
+        v->seeded = true;
+        v->split = v->n_uses + 1 >= 2;
+        if (name == NULL || add_contrib(v, name, b->n_ops, b->n_ops) != CT_OK) {
+            ct__free(name);
+            return oom(st);
+        }
+        if (v->n_uses == 0 && finish_version(b, gb, v, NULL) != CT_OK)
+            return oom(st);
+    }
+    return CT_OK;
+}
+
+static int push_str(char ***arr, size_t *n, size_t *cap, const char *s)
+{
+    char *c = ct__strdup(s);
+
+    if (c == NULL ||
+        ct__grow((void **)arr, cap, *n + 1, sizeof(**arr)) != CT_OK) {
+        ct__free(c);
+        return CT_ENOMEM;
+    }
+    (*arr)[(*n)++] = c;
+    return CT_OK;
+}
+
+void ct__grad_sub_release(struct ct__grad_sub *r)
+{
+    size_t i;
+
+    if (r == NULL)
+        return;
+    for (i = 0; i < r->n_ops; i++)
+        ct_proto_free(&r->ops[i]->base);
+    ct__free(r->ops);
+    for (i = 0; i < r->n_grad; i++) {
+        ct__free(r->blob[i]);
+        ct__free(r->grad[i]);
+    }
+    ct__free(r->blob);
+    ct__free(r->grad);
+    for (i = 0; i < r->n_state; i++)
+        ct__free(r->state[i]);
+    ct__free(r->state);
+    memset(r, 0, sizeof(*r));
+}
+
+const char *ct__grad_sub_find(const struct ct__grad_sub *r, const char *blob)
+{
+    size_t i;
+
+    for (i = 0; i < r->n_grad; i++)
+        if (strcmp(r->blob[i], blob) == 0)
+            return r->grad[i];
+    return NULL;
+}
+
+int ct__grad_subnet(struct ct__grad_ctx *g, const Caffe2__NetDef *net,
+                    const struct ct__grad_sub_cfg *cfg,
+                    struct ct__grad_sub *out, ct_status_t *st)
+{
+    struct ct__grad_builder b;
+    size_t i, cap = 0, cap_s = 0;
+    char *suffix;
+    int rc;
+
+    CT_ASSERT(net != NULL && cfg != NULL && out != NULL,
+              "ct__grad_subnet: NULL argument");
+    memset(out, 0, sizeof(*out));
+    if (net->n_op > (size_t)INT32_MAX)
+        return ct_status_setf(st, CT_EINVAL, "subnet \"%s\" has too many ops",
+                              str_or_empty(net->name));
+    suffix = cfg->tag == NULL ? ct__strdup(CT_GRAD_SUFFIX)
+                              : cat3(g != NULL ? g->b->suffix : CT_GRAD_SUFFIX,
+                                     cfg->tag, "");
+    if (suffix == NULL)
+        return oom(st);
+    rc = builder_init(&b, net, suffix);
+    ct__free(suffix);
+    if (rc != CT_OK) {
+        rc = oom(st);
+        goto done;
+    }
+    b.saved = cfg->saved;
+    b.n_saved = cfg->n_saved;
+    b.saved_suffix = cfg->saved_suffix != NULL ? cfg->saved_suffix : "";
+    if ((rc = add_seed_blobs(&b, cfg, st)) != CT_OK)
+        goto done;
+    if (play_forward(&b) != CT_OK) {
+        rc = oom(st);
+        goto done;
+    }
+    if ((rc = seed_given(&b, cfg, st)) != CT_OK)
+        goto done;
+    if ((rc = walk_backward(&b, st)) != CT_OK) {
+        ct_status_prefix(st, "subnet \"%s\": ", str_or_empty(net->name));
+        goto done;
+    }
+    rc = oom(st);
+    for (i = 0; i < b.n_blobs; i++) {
+        const struct ver *v = &b.blobs[i].v[0];
+        if (v->grad == NULL)
+            continue;
+        if (ct__grow((void **)&out->blob, &cap, out->n_grad + 1,
+                     sizeof(*out->blob)) != CT_OK ||
+            ct__grow((void **)&out->grad, &cap_s, out->n_grad + 1,
+                     sizeof(*out->grad)) != CT_OK)
+            goto done;
+        out->blob[out->n_grad] = ct__strdup(b.blobs[i].name);
+        out->grad[out->n_grad] = ct__strdup(v->grad);
+        out->n_grad++;
+        if (out->blob[out->n_grad - 1] == NULL ||
+            out->grad[out->n_grad - 1] == NULL)
+            goto done;
+    }
+    cap = 0;
+    for (i = 0; i < b.n_state; i++)
+        if (push_str(&out->state, &out->n_state, &cap, b.state[i]) != CT_OK)
+            goto done;
+    out->ops = b.ops;
+    out->n_ops = b.n_ops;
+    b.ops = NULL;
+    b.n_ops = 0;
+    rc = CT_OK;
+done:
+    builder_free(&b);
+    if (rc != CT_OK)
+        ct__grad_sub_release(out);
+    return rc;
+}
+
+int ct__grad_mark_state(struct ct__grad_ctx *g, const char *blob,
+                        ct_status_t *st)
+{
+    struct ct__grad_builder *b = g->b;
+
+    if (is_state(b, blob))
+        return CT_OK;
+    if (push_str(&b->state, &b->n_state, &b->cap_state, blob) != CT_OK)
+        return oom(st);
+    return CT_OK;
+}
+
+const char *ct__grad_suffix(const struct ct__grad_ctx *g)
+{
+    return g->b->suffix;
+}
+
+/* ---- building nets for gradient subnets ---- */
+
+int ct__grad_opdef_new(const char *type, const char *const *in, int n_in,
+                       const char *const *out, int n_out,
+                       Caffe2__OperatorDef **res, ct_status_t *st)
+{
+    Caffe2__OperatorDef *op = ct__calloc(1, sizeof(*op));
+
+    *res = NULL;
+    if (op == NULL)
+        return oom(st);
+    caffe2__operator_def__init(op);
+    if ((op->type = ct__strdup(type)) == NULL ||
+        copy_strv(&op->input, &op->n_input, in, n_in) != CT_OK ||
+        copy_strv(&op->output, &op->n_output, out, n_out) != CT_OK) {
+        ct_proto_free(&op->base);
+        return oom(st);
+    }
+    *res = op;
+    return CT_OK;
+}
+
+int ct__grad_netdef_new(const char *name, Caffe2__NetDef **res, ct_status_t *st)
+{
+    Caffe2__NetDef *net = ct__calloc(1, sizeof(*net));
+
+    *res = NULL;
+    if (net == NULL)
+        return oom(st);
+    caffe2__net_def__init(net);
+    if ((net->name = ct__strdup(name)) == NULL) {
+        ct_proto_free(&net->base);
+        return oom(st);
+    }
+    *res = net;
+    return CT_OK;
+}
+
+int ct__grad_netdef_append(Caffe2__NetDef *net, Caffe2__OperatorDef *op,
+                           ct_status_t *st)
+{
+    Caffe2__OperatorDef **arr;
+
+    arr = ct__realloc(net->op, (net->n_op + 1) * sizeof(*arr));
+    if (arr == NULL) {
+        ct_proto_free(&op->base);
+        return oom(st);
+    }
+    net->op = arr;
+    net->op[net->n_op++] = op;
+    return CT_OK;
+}
+
+int ct__grad_op_set_net(Caffe2__OperatorDef *op, const char *name,
+                        Caffe2__NetDef *net, ct_status_t *st)
+{
+    Caffe2__Argument *a = arg_slot(op, name);
+
+    if (a == NULL) {
+        ct_proto_free(&net->base);
+        return oom(st);
+    }
+    a->n = net;
+    return CT_OK;
+}
+
+int ct__grad_op_set_strings(Caffe2__OperatorDef *op, const char *name,
+                            const char *const *v, size_t n, ct_status_t *st)
+{
+    Caffe2__Argument *a;
+    ProtobufCBinaryData *arr = NULL;
+    size_t i;
+
+    if (n > 0 && (arr = ct__calloc(n, sizeof(*arr))) == NULL)
+        return oom(st);
+    for (i = 0; i < n; i++) {
+        size_t len = strlen(v[i]);
+        arr[i].data = ct__malloc(len + 1);
+        if (arr[i].data == NULL)
+            goto fail;
+        memcpy(arr[i].data, v[i], len + 1);
+        arr[i].len = len;
+    }
+    if ((a = arg_slot(op, name)) == NULL)
+        goto fail;
+    a->strings = arr;
+    a->n_strings = n;
+    return CT_OK;
+fail:
+    for (i = 0; i < n; i++)
+        ct__free(arr[i].data);
+    ct__free(arr);
+    return oom(st);
 }

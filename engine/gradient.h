@@ -99,4 +99,80 @@ int ct__grad_op_set_ints(Caffe2__OperatorDef *op, const char *name,
  * SHOULD_NOT_DO_GRADIENT and unregistered makers). */
 int ct__grad_none(struct ct__grad_ctx *g, ct_status_t *st);
 
+/* ---- gradients through subnets (Do, If, While) ----
+ *
+ * ct__grad_subnet runs the same builder on a subnet (a Do's `net`, an
+ * If's branches, a While's `loop_net`) with given gradients instead of
+ * loss seeds: seeds[i].grad holds the gradient of the value seeds[i].blob
+ * has when the subnet ends. The result holds the gradient ops, and for
+ * each blob the gradient of the value it had when the subnet started
+ * (version 0), which may be a seed blob itself when the subnet does not
+ * touch that blob. Gradient names are "<blob><suffix>", where the suffix
+ * is the parent build's suffix with cfg->tag appended (so names of
+ * nested builds that run in the same workspace cannot collide), or
+ * CT_GRAD_SUFFIX when tag is NULL (a Do's subnet, which runs in its own
+ * workspace). Reads of a forward value that a later op of the subnet
+ * overwrote are errors as in a whole-net build, except version-0 reads of
+ * a blob listed in cfg->saved, which are redirected to
+ * "<blob><saved_suffix>" (the copy a forward Do keeps of blobs its subnet
+ * reads and then overwrites). */
+struct ct__grad_seed {
+    const char *blob; /* forward blob of the subnet */
+    const char *grad; /* blob holding the gradient of its final value */
+};
+
+struct ct__grad_sub_cfg {
+    const struct ct__grad_seed *seeds;
+    size_t n_seeds;
+    const char *tag; /* see above; NULL = fresh CT_GRAD_SUFFIX names */
+    const char *const *saved;
+    size_t n_saved;
+    const char *saved_suffix;
+};
+
+struct ct__grad_sub {
+    Caffe2__OperatorDef **ops; /* owned, in run order */
+    size_t n_ops;
+    char **blob, **grad; /* version-0 gradients: grad[i] of blob[i] */
+    size_t n_grad;
+    char **state; /* forward blobs the ops write on purpose (scopes) */
+    size_t n_state;
+};
+
+/* Builds the gradient of net. g is the maker's context (for the suffix;
+ * may be NULL with tag NULL). On failure *out is empty and st names the
+ * subnet and its op. Errors: those of ct_netdef_add_gradient_ops,
+ * CT_EINVAL for a blob seeded twice. */
+int ct__grad_subnet(struct ct__grad_ctx *g, const Caffe2__NetDef *net,
+                    const struct ct__grad_sub_cfg *cfg,
+                    struct ct__grad_sub *out, ct_status_t *st);
+/* Frees what a subnet build returned; the struct is zeroed. NULL ok. */
+void ct__grad_sub_release(struct ct__grad_sub *r);
+/* The version-0 gradient of blob, or NULL when none flows into it. */
+const char *ct__grad_sub_find(const struct ct__grad_sub *r, const char *blob);
+/* Declares that the emitted ops may write forward blob `blob` (a scope
+ * blob whose WorkspaceStack a gradient Do pops); other writes of forward
+ * blobs are CT_EEXIST. Errors: CT_ENOMEM. */
+int ct__grad_mark_state(struct ct__grad_ctx *g, const char *blob,
+                        ct_status_t *st);
+/* The suffix of the gradient names of the build g belongs to. */
+const char *ct__grad_suffix(const struct ct__grad_ctx *g);
+
+/* Helpers to assemble the subnets of gradient ops. ct__grad_opdef_new
+ * makes a bare OperatorDef (no arguments, no context); the caller owns
+ * it. ct__grad_netdef_append takes ownership of op (freed on failure);
+ * ct__grad_op_set_net takes ownership of net (freed on failure).
+ * Errors: CT_ENOMEM. */
+int ct__grad_opdef_new(const char *type, const char *const *in, int n_in,
+                       const char *const *out, int n_out,
+                       Caffe2__OperatorDef **res, ct_status_t *st);
+int ct__grad_netdef_new(const char *name, Caffe2__NetDef **res,
+                        ct_status_t *st);
+int ct__grad_netdef_append(Caffe2__NetDef *net, Caffe2__OperatorDef *op,
+                           ct_status_t *st);
+int ct__grad_op_set_net(Caffe2__OperatorDef *op, const char *name,
+                        Caffe2__NetDef *net, ct_status_t *st);
+int ct__grad_op_set_strings(Caffe2__OperatorDef *op, const char *name,
+                            const char *const *v, size_t n, ct_status_t *st);
+
 #endif /* CT_ENGINE_GRADIENT_H */

@@ -43,8 +43,17 @@ extern "C" {
  * ct_proto_copy), because the added ops are freed by ct_netdef_free; def
  * is borrowed and modified in place. loss_blobs is borrowed.
  *
+ * Do, If and While ops get gradients through their subnets (see
+ * docs/scopes.md): a gradient Do pops the workspace the forward Do
+ * pushed, a gradient If branches on the same condition, and a gradient
+ * While replays the iterations in reverse.
+ *
  * Errors (def unchanged):
- *   CT_EINVAL     n_loss is 0, or a loss blob is named twice;
+ *   CT_EINVAL     n_loss is 0, or a loss blob is named twice; or a control
+ *                 op is in a form whose gradient is not supported (a While
+ *                 whose loop_net is not a single Do with
+ *                 copy_external_blobs and without reuse_workspace, a Do
+ *                 with reuse_workspace);
  *   CT_ENOTFOUND  a loss blob is not written by any op of def;
  *   CT_ENOTSUP    a gradient flows into an op that has none (its type has
  *                 no gradient maker, like WeightedSum, or is unknown), or
