@@ -35,11 +35,20 @@ static void default_free(void *p, void *ctx)
     free(p);
 }
 
+#ifdef CT_HAVE_JEMALLOC
+/* jemalloc's MALLOCX_ALIGN() calls ffs(), which strict POSIX 2008 headers
+ * do not declare; pass log2 of the (power of two) alignment instead. */
+static int lg_align(size_t align)
+{
+    return __builtin_ctzll((unsigned long long)align);
+}
+#endif
+
 static void *default_aligned(size_t align, size_t size, void *ctx)
 {
     (void)ctx;
 #ifdef CT_HAVE_JEMALLOC
-    return mallocx(size == 0 ? 1 : size, MALLOCX_ALIGN(align));
+    return mallocx(size == 0 ? 1 : size, MALLOCX_LG_ALIGN(lg_align(align)));
 #else
     void *p = NULL;
     if (posix_memalign(&p, align, size == 0 ? 1 : size) != 0)
@@ -53,7 +62,8 @@ static void default_aligned_free(void *p, size_t size, void *ctx)
     (void)ctx;
 #ifdef CT_HAVE_JEMALLOC
     if (p != NULL)
-        sdallocx(p, size == 0 ? 1 : size, MALLOCX_ALIGN(CT_TENSOR_ALIGN));
+        sdallocx(p, size == 0 ? 1 : size,
+                 MALLOCX_LG_ALIGN(lg_align(CT_TENSOR_ALIGN)));
 #else
     (void)size;
     free(p);

@@ -347,7 +347,10 @@ static void copy_units(char *dst, int64_t ds, const char *src, int64_t ss,
  * the per-stream statements are spelt out, and `omp simd` lets GCC's -O2
  * cost model vectorise the strided group (it would not on its own). The
  * streams never overlap each other or x, so the loop has no dependence. */
-#if defined(_OPENMP)
+/* GCC only: clang reports loops it cannot vectorize (-Wpass-failed, an
+ * error under -Werror) and vectorizes these fixed-size copies without the
+ * hint anyway. */
+#if defined(_OPENMP) && !defined(__clang__)
 #define SB_SIMD _Pragma("omp simd")
 #else
 #define SB_SIMD
