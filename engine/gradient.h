@@ -73,6 +73,11 @@ const char *ct__grad_in(struct ct__grad_ctx *g, int i);
 const char *ct__grad_fwd_in(struct ct__grad_ctx *g, int i);
 const char *ct__grad_fwd_out(struct ct__grad_ctx *g, int i);
 
+/* Copies n strings into a fresh array (*dst, *n_dst). On CT_ENOMEM the
+ * partial copy is left in *dst for the caller's proto free. */
+int ct__grad_copy_strv(char ***dst, size_t *n_dst, const char *const *src,
+                       int n);
+
 /* Appends the gradient op type(in[0..n_in)) -> out[0..n_out). The names
  * are copied. device_option, engine and (unless CT__GRAD_NO_ARGS) the
  * forward op's arguments are copied in; is_gradient_op is set. When op is
