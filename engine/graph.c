@@ -34,26 +34,19 @@
  *      reachability); Kahn's algorithm computes an order and asserts that.
  * Temporaries are freed before returning; the results are packed into one
  * block, released in one go by ct__graph_destroy.
+ *
+ * Files: steps 1 and 4, packing and the entry points are here; steps 2
+ * and 3 are in graph_prune.c; the validation walk (spec §6.1) is in
+ * graph_validate.c. Their shared temporaries are in graph_impl.h.
  */
 #include <limits.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/alloc.h"
-#include "engine/engine_impl.h"
-#include "engine/graph.h"
+#include "engine/graph_impl.h"
 
 /* ---- interned blob names ---- */
-
-struct names {
-    const char **keys; /* borrowed from the NetDef */
-    int *ids;
-    size_t mask;
-    int n;
-};
 
 static uint64_t hash_str(const char *s)
 {
@@ -67,7 +60,7 @@ static uint64_t hash_str(const char *s)
 
 /* Sized for at most max_names distinct names: load factor <= 1/2, so an
  * insert always finds a free slot and the table never grows. */
-static int names_init(struct names *t, size_t max_names)
+int ct__graph_names_init(struct ct__graph_names *t, size_t max_names)
 {
     size_t cap = 16;
 
@@ -90,7 +83,7 @@ static int names_init(struct names *t, size_t max_names)
     return CT_OK;
 }
 
-static void names_destroy(struct names *t)
+void ct__graph_names_destroy(struct ct__graph_names *t)
 {
     ct__free(t->keys);
     ct__free(t->ids);
@@ -98,7 +91,7 @@ static void names_destroy(struct names *t)
 }
 
 /* Id of s, assigning the next one if s is new. */
-static int names_intern(struct names *t, const char *s)
+int ct__graph_names_intern(struct ct__graph_names *t, const char *s)
 {
     size_t h = (size_t)hash_str(s) & t->mask;
 
@@ -113,159 +106,9 @@ static int names_intern(struct names *t, const char *s)
     return t->n++;
 }
 
-static const char *type_of(const Caffe2__OperatorDef *op)
-{
-    return op->type != NULL ? op->type : "";
-}
-
-int ct__netdef_op_numa(const Caffe2__NetDef *def, size_t i)
-{
-    const Caffe2__DeviceOption *d = def->op[i]->device_option;
-
-    if (d != NULL && d->has_numa_node_id)
-        return d->numa_node_id;
-    if (def->device_option != NULL && def->device_option->has_numa_node_id)
-        return def->device_option->numa_node_id;
-    return -1;
-}
-
-/* ---- validation (spec §6.1) ---- */
-
-/* Marks st as the error of op i. */
-static void op_status(ct_status_t *st, size_t i, const Caffe2__OperatorDef *op)
-{
-    if (st == NULL)
-        return;
-    st->node = (int)i;
-    snprintf(st->op, sizeof(st->op), "%s", type_of(op));
-}
-
-int ct__netdef_validate(const Caffe2__NetDef *def, const char *const *extra,
-                        size_t n_extra, ct_engine_t *eng, ct_status_t *st)
-{
-    const char *net_name = def->name != NULL ? def->name : "";
-    const char *missing = NULL;
-    struct names t;
-    bool *known = NULL;
-    size_t total, i, k;
-    int rc = CT_OK;
-
-    for (i = 0; i < def->n_op; i++) {
-        const Caffe2__DeviceOption *d = def->op[i]->device_option;
-        if (d != NULL && d->node_name != NULL && d->node_name[0] != '\0') {
-            rc = ct_status_setf(st, CT_EGRAPH,
-                                "op %zu %s: node_name must be empty for all "
-                                "operators at execution time (got \"%s\")",
-                                i, type_of(def->op[i]), d->node_name);
-            op_status(st, i, def->op[i]);
-            return rc;
-        }
-    }
-
-    total = def->n_external_input + def->n_external_output + n_extra;
-    for (i = 0; i < def->n_op; i++)
-        total += def->op[i]->n_input + def->op[i]->n_output;
-    if (total > (size_t)INT_MAX / 4)
-        return ct_status_setf(st, CT_EINVAL,
-                              "net %s: %zu blob names are more than cortado "
-                              "can index",
-                              net_name, total);
-    if (names_init(&t, total) != CT_OK)
-        goto fail_names;
-    known = ct__calloc(total + 1, sizeof(*known));
-    if (known == NULL)
-        goto fail_known;
-
-    for (k = 0; k < def->n_external_input; k++)
-        known[names_intern(&t, def->external_input[k])] = true;
-    for (k = 0; k < n_extra; k++)
-        known[names_intern(&t, extra[k])] = true;
-    for (i = 0; i < def->n_op && rc == CT_OK; i++) {
-        const Caffe2__OperatorDef *op = def->op[i];
-        for (k = 0; k < op->n_input; k++) {
-            if (known[names_intern(&t, op->input[k])])
-                continue;
-            if (def->n_external_input > 0) {
-                rc = ct_status_setf(st, CT_EGRAPH,
-                                    "op %zu %s: Source for input %s is "
-                                    "unknown for net %s",
-                                    i, type_of(op), op->input[k], net_name);
-                op_status(st, i, op);
-                break;
-            }
-            if (eng != NULL && eng->cfg.verbose)
-                ct__engine_notice_once(eng, CT_NOTICE_UNDECLARED_INPUT,
-                                       "op %zu %s: input %s is not declared "
-                                       "by net %s, which declares no "
-                                       "external inputs (reported once)",
-                                       i, type_of(op), op->input[k], net_name);
-        }
-        for (k = 0; k < op->n_output; k++)
-            known[names_intern(&t, op->output[k])] = true;
-    }
-    if (rc == CT_OK) {
-        for (k = 0; k < def->n_external_output; k++) {
-            const char *x = def->external_output[k];
-            if (!known[names_intern(&t, x)] &&
-                (missing == NULL || strcmp(x, missing) < 0))
-                missing = x;
-        }
-        if (missing != NULL)
-            rc = ct_status_setf(st, CT_EGRAPH,
-                                "Some of the blobs are declared as output but "
-                                "never produced by the net %s, the first one "
-                                "is %s",
-                                net_name, missing);
-    }
-    ct__free(known);
-    names_destroy(&t);
-    return rc;
-
-fail_known:
-    names_destroy(&t);
-fail_names:
-    return ct_status_setf(st, CT_ENOMEM,
-                          "net %s: out of memory validating %zu blob names",
-                          net_name, total);
-}
-
 /* ---- graph building ---- */
 
-/* A DFS stack entry: a node and a second int (the node it was reached
- * from while pruning; the next child position while chaining). */
-struct frame {
-    int node;
-    int aux;
-};
-
-/* Temporaries of one ct__graph_init call; freed together. */
-struct build {
-    int n;
-    uint64_t *edges; /* (src << 32 | dst) keys, sorted and unique */
-    size_t n_edges;
-    /* unpruned CSR */
-    int *par_off, *par, *ch_off, *ch, *cursor;
-    /* pruned lists: the unpruned offsets with their own lengths */
-    int *pp, *pp_len, *pc, *pc_len;
-    int *orig_par, *visited;
-    bool *anc;
-    int *path, path_len; /* the nodes with anc set, root first */
-    struct frame *stk;
-    size_t s_cap;
-    int *roots, n_roots;
-    int *seen_count, *numa;
-    bool *seen;
-    int *cbuf, clen;   /* chain being grown */
-    int *cops, n_cops; /* committed chains, concatenated */
-    int *ch_start, *ch_len, nch;
-    /* chains renumbered by first op */
-    int *chain_at_first, *c_off, *c_ops, *op_chain;
-    uint64_t *cedges;
-    size_t n_cedges;
-    int *c_par_off, *c_par, *c_ch_off, *c_ch, *topo, *indeg;
-};
-
-static void build_free(struct build *b)
+static void build_free(struct ct__graph_build *b)
 {
     void *all[] = {
         b->edges,      b->par_off,  b->par,      b->ch_off,
@@ -284,35 +127,10 @@ static void build_free(struct build *b)
         ct__free(all[k]);
 }
 
-static int push(struct build *b, size_t *sp, int node, int aux)
-{
-    if (*sp == b->s_cap && ct__grow((void **)&b->stk, &b->s_cap, *sp + 1,
-                                    sizeof(*b->stk)) != CT_OK)
-        return CT_ENOMEM;
-    b->stk[*sp].node = node;
-    b->stk[*sp].aux = aux;
-    (*sp)++;
-    return CT_OK;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
-}
-
-static uint64_t edge_key(int src, int dst)
-{
-    return (uint64_t)(uint32_t)src << 32 | (uint32_t)dst;
-}
-
-static int edge_src(uint64_t k)
-{
-    return (int)(k >> 32);
-}
-static int edge_dst(uint64_t k)
-{
-    return (int)(k & 0xffffffffu);
 }
 
 /* Sorts keys, drops duplicates and self edges; returns the new count. */
@@ -323,7 +141,7 @@ static size_t sort_unique(uint64_t *keys, size_t n)
     if (n > 1)
         qsort(keys, n, sizeof(*keys), cmp_u64);
     for (i = 0; i < n; i++) {
-        if (edge_src(keys[i]) == edge_dst(keys[i]))
+        if (ct__graph_edge_src(keys[i]) == ct__graph_edge_dst(keys[i]))
             continue;
         if (m > 0 && keys[m - 1] == keys[i])
             continue;
@@ -343,8 +161,8 @@ static void fill_csr(const uint64_t *keys, size_t n_keys, int n, int *ch_off,
     memset(ch_off, 0, (size_t)(n + 1) * sizeof(int));
     memset(par_off, 0, (size_t)(n + 1) * sizeof(int));
     for (e = 0; e < n_keys; e++) {
-        ch_off[edge_src(keys[e]) + 1]++;
-        par_off[edge_dst(keys[e]) + 1]++;
+        ch_off[ct__graph_edge_src(keys[e]) + 1]++;
+        par_off[ct__graph_edge_dst(keys[e]) + 1]++;
     }
     for (i = 0; i < n; i++) {
         ch_off[i + 1] += ch_off[i];
@@ -356,15 +174,16 @@ static void fill_csr(const uint64_t *keys, size_t n_keys, int n, int *ch_off,
     for (i = 0; i < n; i++)
         cursor[i] = par_off[i];
     for (e = 0; e < n_keys; e++) {
-        ch[e] = edge_dst(keys[e]);
-        par[cursor[edge_dst(keys[e])]++] = edge_src(keys[e]);
+        ch[e] = ct__graph_edge_dst(keys[e]);
+        par[cursor[ct__graph_edge_dst(keys[e])]++] =
+            ct__graph_edge_src(keys[e]);
     }
 }
 
-static int scan_edges(struct build *b, const Caffe2__NetDef *def,
+static int scan_edges(struct ct__graph_build *b, const Caffe2__NetDef *def,
                       ct_status_t *st)
 {
-    struct names t;
+    struct ct__graph_names t;
     size_t total = 0, n_reads = 0, n_writes = 0, i, k;
     int *creator = NULL, *rhead = NULL, *rop = NULL, *rnext = NULL;
     int n_r = 0, id, r;
@@ -381,7 +200,7 @@ static int scan_edges(struct build *b, const Caffe2__NetDef *def,
                               "net has %zu blob references, more than "
                               "cortado can index",
                               total);
-    if (names_init(&t, total) != CT_OK)
+    if (ct__graph_names_init(&t, total) != CT_OK)
         return ct_status_setf(st, CT_ENOMEM,
                               "out of memory interning %zu blob names", total);
     creator = ct__malloc((total + 1) * sizeof(int));
@@ -406,263 +225,43 @@ static int scan_edges(struct build *b, const Caffe2__NetDef *def,
             const char *name = k < op->n_input
                                    ? op->input[k]
                                    : op->control_input[k - op->n_input];
-            id = names_intern(&t, name);
+            id = ct__graph_names_intern(&t, name);
             if (creator[id] >= 0) /* read after write */
-                b->edges[b->n_edges++] = edge_key(creator[id], (int)i);
+                b->edges[b->n_edges++] =
+                    ct__graph_edge_key(creator[id], (int)i);
             rop[n_r] = (int)i;
             rnext[n_r] = rhead[id];
             rhead[id] = n_r++;
         }
         for (k = 0; k < op->n_output; k++) {
-            id = names_intern(&t, op->output[k]);
+            id = ct__graph_names_intern(&t, op->output[k]);
             if (creator[id] >= 0) /* write after write */
-                b->edges[b->n_edges++] = edge_key(creator[id], (int)i);
+                b->edges[b->n_edges++] =
+                    ct__graph_edge_key(creator[id], (int)i);
             for (r = rhead[id]; r >= 0; r = rnext[r]) /* write after read */
-                b->edges[b->n_edges++] = edge_key(rop[r], (int)i);
+                b->edges[b->n_edges++] = ct__graph_edge_key(rop[r], (int)i);
             creator[id] = (int)i;
             rhead[id] = -1;
         }
     }
     b->n_edges = sort_unique(b->edges, b->n_edges);
     for (i = 0; i < b->n_edges; i++)
-        CT_ASSERT(edge_src(b->edges[i]) < edge_dst(b->edges[i]),
-                  "edge %d -> %d goes backwards", edge_src(b->edges[i]),
-                  edge_dst(b->edges[i]));
+        CT_ASSERT(
+            ct__graph_edge_src(b->edges[i]) < ct__graph_edge_dst(b->edges[i]),
+            "edge %d -> %d goes backwards", ct__graph_edge_src(b->edges[i]),
+            ct__graph_edge_dst(b->edges[i]));
 out:
     ct__free(creator);
     ct__free(rhead);
     ct__free(rop);
     ct__free(rnext);
-    names_destroy(&t);
+    ct__graph_names_destroy(&t);
     return rc;
-}
-
-/* ---- pruning (Caffe2's prune / pruneOpNodeGraph) ---- */
-
-static void remove_child(struct build *b, int parent, int child)
-{
-    int *seg = b->pc + b->ch_off[parent];
-    int k, m = 0;
-
-    for (k = 0; k < b->pc_len[parent]; k++) {
-        if (seg[k] != child)
-            seg[m++] = seg[k];
-    }
-    b->pc_len[parent] = m;
-}
-
-/* The DFS from one root. An entry stays on the stack while its subtree is
- * explored; meeting it again on top with its ancestor mark set means the
- * subtree is done, so the mark is cleared and the entry popped. */
-static int prune_from(struct build *b, int root)
-{
-    size_t sp = 0;
-    int k, m;
-
-    b->path_len = 0; /* every DFS ends with an empty path */
-    if (push(b, &sp, root, -1) != CT_OK)
-        return CT_ENOMEM;
-    while (sp > 0) {
-        int curr = b->stk[sp - 1].node, prev = b->stk[sp - 1].aux;
-        if (b->anc[curr]) {
-            b->anc[curr] = false;
-            b->path_len--;
-            sp--;
-            continue;
-        }
-        if (prev >= 0 && (int64_t)b->path_len * 16 < (int64_t)b->pp_len[curr]) {
-            /* Same rule, driven by the (short) path instead of the (long)
-             * parent list: a node with a huge fan-in would otherwise scan
-             * all its parents on every arrival, O(fan-in^2). The parent
-             * segment stays sorted (compaction keeps the order), so each
-             * path node is looked up by binary search. */
-            int *seg = b->pp + b->par_off[curr];
-            int a;
-            for (a = 0; a < b->path_len; a++) {
-                int q = b->path[a], lo = 0, hi = b->pp_len[curr];
-                if (q == prev)
-                    continue;
-                while (lo < hi) {
-                    int mid = lo + (hi - lo) / 2;
-                    if (seg[mid] < q)
-                        lo = mid + 1;
-                    else
-                        hi = mid;
-                }
-                if (lo < b->pp_len[curr] && seg[lo] == q) {
-                    remove_child(b, q, curr);
-                    memmove(seg + lo, seg + lo + 1,
-                            (size_t)(b->pp_len[curr] - lo - 1) * sizeof(int));
-                    b->pp_len[curr]--;
-                }
-            }
-        } else if (prev >= 0) {
-            /* Drop q -> curr when q is on the current path and is not
-             * where we came from: the path already implies the edge. */
-            int *seg = b->pp + b->par_off[curr];
-            m = 0;
-            for (k = 0; k < b->pp_len[curr]; k++) {
-                int q = seg[k];
-                if (q != prev && b->anc[q])
-                    remove_child(b, q, curr);
-                else
-                    seg[m++] = q;
-            }
-            b->pp_len[curr] = m;
-        }
-        b->anc[curr] = true;
-        b->path[b->path_len++] = curr;
-        /* Descend once, when every original parent has reached us. */
-        if (b->visited[curr] == b->orig_par[curr]) {
-            const int *kids = b->pc + b->ch_off[curr];
-            int n_kids = b->pc_len[curr];
-            for (k = 0; k < n_kids; k++) {
-                b->visited[kids[k]]++;
-                if (push(b, &sp, kids[k], curr) != CT_OK)
-                    return CT_ENOMEM;
-            }
-        }
-    }
-    return CT_OK;
-}
-
-static int prune(struct build *b)
-{
-    int i, rc;
-
-    for (i = 0; i < b->n; i++) {
-        if (b->pp_len[i] == 0) {
-            rc = prune_from(b, i);
-            if (rc != CT_OK)
-                return rc;
-        }
-    }
-    return CT_OK;
-}
-
-/* ---- chains (Caffe2's computeChains) ---- */
-
-/* seen_count[n]: edges reaching n in a DFS from every root, each node
- * expanded once; roots count 1. */
-static int count_seen(struct build *b)
-{
-    size_t sp;
-    int r;
-
-    for (r = 0; r < b->n_roots; r++) {
-        int root = b->roots[r];
-        sp = 0;
-        if (push(b, &sp, root, 0) != CT_OK)
-            return CT_ENOMEM;
-        b->seen_count[root]++;
-        CT_ASSERT(b->seen_count[root] == 1,
-                  "root node %d visit count must be == 1", root);
-        while (sp > 0) {
-            struct frame cur = b->stk[--sp];
-            if (cur.aux < b->pc_len[cur.node]) {
-                int c = b->pc[b->ch_off[cur.node] + cur.aux];
-                b->seen_count[c]++;
-                cur.aux++;
-                if (push(b, &sp, cur.node, cur.aux) != CT_OK)
-                    return CT_ENOMEM;
-                if (b->seen_count[c] == 1 && push(b, &sp, c, 0) != CT_OK)
-                    return CT_ENOMEM;
-            }
-        }
-    }
-    return CT_OK;
-}
-
-/* Caffe2's check_current_for_chaining on a CPU-only engine. */
-static bool can_extend(const struct build *b, int cur)
-{
-    return b->seen_count[cur] == 1 &&
-           (b->clen == 0 || b->numa[cur] == b->numa[b->cbuf[b->clen - 1]]);
-}
-
-static void commit_chain(struct build *b)
-{
-    if (b->clen == 0)
-        return;
-    b->ch_start[b->nch] = b->n_cops;
-    b->ch_len[b->nch] = b->clen;
-    memcpy(b->cops + b->n_cops, b->cbuf, (size_t)b->clen * sizeof(int));
-    b->n_cops += b->clen;
-    b->nch++;
-    b->clen = 0;
-}
-
-/* Skips seen children of cur; if one remains, pushes cur (still pointing
- * at that child, as Caffe2 does) and then the child. */
-static int depth_traverse(struct build *b, size_t *sp, struct frame cur)
-{
-    const int *kids = b->pc + b->ch_off[cur.node];
-    int n_kids = b->pc_len[cur.node];
-
-    while (cur.aux < n_kids && b->seen[kids[cur.aux]])
-        cur.aux++;
-    if (cur.aux < n_kids) {
-        if (push(b, sp, cur.node, cur.aux) != CT_OK ||
-            push(b, sp, kids[cur.aux], 0) != CT_OK)
-            return CT_ENOMEM;
-    }
-    return CT_OK;
-}
-
-static int compute_chains(struct build *b, ct_status_t *st)
-{
-    size_t sp;
-    int r, n_seen = 0, rc = CT_OK;
-
-    for (r = 0; r < b->n_roots && rc == CT_OK; r++) {
-        sp = 0;
-        rc = push(b, &sp, b->roots[r], 0);
-        while (sp > 0 && rc == CT_OK) {
-            struct frame cur = b->stk[--sp];
-            int n_kids = b->pc_len[cur.node];
-            if (b->seen[cur.node]) {
-                /* Seen before: only its remaining children matter. */
-                commit_chain(b);
-                rc = depth_traverse(b, &sp, cur);
-                continue;
-            }
-            b->seen[cur.node] = true;
-            n_seen++;
-            if (n_kids == 1) {
-                /* Extend the chain, or start a new one, and follow the
-                 * only child. */
-                if (!can_extend(b, cur.node))
-                    commit_chain(b);
-                b->cbuf[b->clen++] = cur.node;
-                rc = push(b, &sp, b->pc[b->ch_off[cur.node]], 0);
-            } else if (n_kids == 0 && can_extend(b, cur.node)) {
-                b->cbuf[b->clen++] = cur.node;
-                commit_chain(b);
-            } else {
-                /* A fork (or a join ending a path): its own chain. */
-                commit_chain(b);
-                b->cbuf[b->clen++] = cur.node;
-                commit_chain(b);
-                rc = depth_traverse(b, &sp, cur);
-            }
-        }
-        commit_chain(b);
-    }
-    if (rc != CT_OK)
-        return ct_status_setf(st, CT_ENOMEM,
-                              "out of memory computing the chains of %d ops",
-                              b->n);
-    if (n_seen != b->n)
-        return ct_status_setf(st, CT_EINTERNAL,
-                              "Haven't seen all the nodes, expected number "
-                              "of nodes %d, but seen %d.",
-                              b->n, n_seen);
-    return CT_OK;
 }
 
 /* Renumbers chains by first op, maps ops to chains, builds the chain
  * graph from the unpruned edges and a topological order of it. */
-static int chain_graph(struct build *b)
+static int chain_graph(struct ct__graph_build *b)
 {
     int n = b->n, c, k, i, head, tail;
     size_t e;
@@ -710,10 +309,10 @@ static int chain_graph(struct build *b)
               b->c_off[c], n);
 
     for (e = 0; e < b->n_edges; e++) {
-        int cu = b->op_chain[edge_src(b->edges[e])];
-        int cv = b->op_chain[edge_dst(b->edges[e])];
+        int cu = b->op_chain[ct__graph_edge_src(b->edges[e])];
+        int cv = b->op_chain[ct__graph_edge_dst(b->edges[e])];
         if (cu != cv)
-            b->cedges[b->n_cedges++] = edge_key(cu, cv);
+            b->cedges[b->n_cedges++] = ct__graph_edge_key(cu, cv);
     }
     b->n_cedges = sort_unique(b->cedges, b->n_cedges);
     fill_csr(b->cedges, b->n_cedges, b->nch, b->c_ch_off, b->c_ch, b->c_par_off,
@@ -747,7 +346,7 @@ static int *carve(int **p, size_t n)
     return r;
 }
 
-static int pack(struct build *b, struct ct__graph *g)
+static int pack(struct ct__graph_build *b, struct ct__graph *g)
 {
     size_t n = (size_t)b->n, E = b->n_edges, Ep = 0, C = (size_t)b->nch;
     size_t Ec = b->n_cedges, total;
@@ -812,7 +411,7 @@ static int pack(struct build *b, struct ct__graph *g)
 int ct__graph_init(struct ct__graph *g, const Caffe2__NetDef *def,
                    ct_status_t *st)
 {
-    struct build b;
+    struct ct__graph_build b;
     size_t n1;
     int rc, i;
 
@@ -868,15 +467,15 @@ int ct__graph_init(struct ct__graph *g, const Caffe2__NetDef *def,
         b.orig_par[i] = b.pp_len[i];
         b.numa[i] = ct__netdef_op_numa(def, (size_t)i);
     }
-    if (prune(&b) != CT_OK)
+    if (ct__graph_build_prune(&b) != CT_OK)
         goto fail_mem;
     for (i = 0; i < b.n; i++) {
         if (b.pp_len[i] == 0)
             b.roots[b.n_roots++] = i;
     }
-    if (count_seen(&b) != CT_OK)
+    if (ct__graph_build_count_seen(&b) != CT_OK)
         goto fail_mem;
-    rc = compute_chains(&b, st);
+    rc = ct__graph_build_chains(&b, st);
     if (rc != CT_OK)
         goto out;
     if (chain_graph(&b) != CT_OK || pack(&b, g) != CT_OK)

@@ -24,6 +24,7 @@
 #include "cortado/net.h"
 #include "cortado/proto.h"
 #include "engine/gradient.h"
+#include "net_spec.h"
 #include "test_util.h"
 
 /* ---- fixtures ---- */
@@ -89,6 +90,14 @@ static Caffe2__OperatorDef *add_op(Caffe2__NetDef *net, const char *type,
     return op;
 }
 
+/* f->def: a library-owned copy of the net of the spec line `ops`
+ * (net_spec.h). */
+static void def_of(struct fx *f, const char *ext_in, const char *ext_out,
+                   const char *ops)
+{
+    f->def = lib_net(tu_net_of("n", ext_in, ext_out, "", ops));
+}
+
 /* Index of the first op of `type` at or after `from`, or -1. */
 static int find_op(const Caffe2__NetDef *def, const char *type, int from)
 {
@@ -151,6 +160,24 @@ static int add_grads(struct fx *f, const char *loss)
     return ct_netdef_add_gradient_ops(f->def, losses, 1, &f->st);
 }
 
+/* add_grads(f, "L") fails with code and a message containing msg, and
+ * leaves the def's n_op ops as they were. */
+static void assert_grads_fail(struct fx *f, int code, const char *msg,
+                              size_t n_op)
+{
+    tu_assert_status(&f->st, add_grads(f, "L"), code, msg);
+    assert_int_equal(f->def->n_op, n_op);
+}
+
+/* A blob to feed with uniform values in [lo, hi) from seed. */
+struct feed {
+    const char *name;
+    int ndim;
+    int64_t dims[3];
+    double lo, hi;
+    uint64_t seed;
+};
+
 static void compile(struct fx *f)
 {
     struct ct_net_config cfg;
@@ -195,6 +222,16 @@ static ct_tensor_t *feed_rand(ct_workspace_t *ws, const char *name,
         set_elem(t, i, tmp[i]);
     free(tmp);
     return t;
+}
+
+static void feed_all(ct_workspace_t *ws, ct_dtype_t dt,
+                     const struct feed *feeds, size_t n)
+{
+    size_t k;
+
+    for (k = 0; k < n; k++)
+        feed_rand(ws, feeds[k].name, dt, feeds[k].ndim, feeds[k].dims,
+                  feeds[k].lo, feeds[k].hi, feeds[k].seed);
 }
 
 /* Central-difference check of d loss / d p for every element of every
@@ -295,15 +332,10 @@ static void test_add_gradient_ops_fc_seeds_loss_and_copies_context(void **state)
 static void test_add_gradient_ops_two_consumers_autosplit_and_sum(void **state)
 {
     struct fx *f = *state;
-    Caffe2__NetDef *tu = tu_net("n", "X,W,b", "L");
     int fcg, sum, rg, tg;
 
-    add_op(tu, "FC", "X,W,b", "H");
-    add_op(tu, "Relu", "H", "A");
-    add_op(tu, "Tanh", "H", "B");
-    add_op(tu, "Add", "A,B", "C");
-    add_op(tu, "AveragedLoss", "C", "L");
-    f->def = lib_net(tu);
+    def_of(f, "X,W,b", "L",
+           "FC:X,W,b>H Relu:H>A Tanh:H>B Add:A,B>C AveragedLoss:C>L");
     assert_int_equal(add_grads(f, "L"), CT_OK);
     tg = find_op(f->def, "TanhGradient", 5);
     rg = find_op(f->def, "ReluGradient", 5);
@@ -323,12 +355,9 @@ static void test_add_gradient_ops_two_consumers_autosplit_and_sum(void **state)
 static void test_add_gradient_ops_same_blob_twice_in_one_op_sums(void **state)
 {
     struct fx *f = *state;
-    Caffe2__NetDef *tu = tu_net("n", "X", "L");
     int mg, sum;
 
-    add_op(tu, "Mul", "X,X", "Y");
-    add_op(tu, "AveragedLoss", "Y", "L");
-    f->def = lib_net(tu);
+    def_of(f, "X", "L", "Mul:X,X>Y AveragedLoss:Y>L");
     assert_int_equal(add_grads(f, "L"), CT_OK);
     mg = find_op(f->def, "MulGradient", 0);
     sum = find_op(f->def, "Sum", 0);
@@ -343,15 +372,11 @@ static void
 test_add_gradient_ops_one_actual_contribution_renamed_back(void **state)
 {
     struct fx *f = *state;
-    Caffe2__NetDef *tu = tu_net("n", "X,W,b", "L");
 
     /* X is read twice, but nothing flows back through StopGradient, and
      * the loss is read by a later op that is off the gradient path. */
-    add_op(tu, "FC", "X,W,b", "Y");
-    add_op(tu, "StopGradient", "X", "S");
-    add_op(tu, "AveragedLoss", "Y", "L");
-    add_op(tu, "Scale", "L", "L2");
-    f->def = lib_net(tu);
+    def_of(f, "X,W,b", "L",
+           "FC:X,W,b>Y StopGradient:X>S AveragedLoss:Y>L Scale:L>L2");
     assert_int_equal(add_grads(f, "L"), CT_OK);
     assert_false(any_name_contains(f->def, "autosplit"));
     assert_int_equal(find_op(f->def, "Sum", 0), -1);
@@ -364,14 +389,9 @@ test_add_gradient_ops_one_actual_contribution_renamed_back(void **state)
 static void test_add_gradient_ops_in_place_chain_reuses_names(void **state)
 {
     struct fx *f = *state;
-    Caffe2__NetDef *tu = tu_net("n", "X,W,b", "L");
 
     /* Scale's gradient reads no forward value, so Relu may overwrite Y. */
-    add_op(tu, "FC", "X,W,b", "Y");
-    add_op(tu, "Scale", "Y", "Y");
-    add_op(tu, "Relu", "Y", "Y");
-    add_op(tu, "AveragedLoss", "Y", "L");
-    f->def = lib_net(tu);
+    def_of(f, "X,W,b", "L", "FC:X,W,b>Y Scale:Y>Y Relu:Y>Y AveragedLoss:Y>L");
     assert_int_equal(add_grads(f, "L"), CT_OK);
     assert_io(f->def->op[find_op(f->def, "Scale", 4)], "Y_grad", "Y_grad");
     assert_io(f->def->op[find_op(f->def, "ReluGradient", 0)], "Y,Y_grad",
@@ -384,31 +404,24 @@ static void
 test_add_gradient_ops_in_place_overwrite_of_output_enotsup(void **state)
 {
     struct fx *f = *state;
-    Caffe2__NetDef *tu = tu_net("n", "X", "L");
 
     /* ReluGradient needs Relu's output, which Sigmoid overwrites. */
-    add_op(tu, "Relu", "X", "Y");
-    add_op(tu, "Sigmoid", "Y", "Y");
-    add_op(tu, "AveragedLoss", "Y", "L");
-    f->def = lib_net(tu);
-    tu_assert_status(&f->st, add_grads(f, "L"), CT_ENOTSUP,
-                     "op 0 \"\" (Relu): its gradient reads \"Y\" as this "
-                     "op saw it, but op 1 \"\" (Sigmoid) overwrites that "
-                     "blob later");
-    assert_int_equal(f->def->n_op, 3);
+    def_of(f, "X", "L", "Relu:X>Y Sigmoid:Y>Y AveragedLoss:Y>L");
+    assert_grads_fail(f, CT_ENOTSUP,
+                      "op 0 \"\" (Relu): its gradient reads \"Y\" as this "
+                      "op saw it, but op 1 \"\" (Sigmoid) overwrites that "
+                      "blob later",
+                      3);
 }
 
 static void test_add_gradient_ops_skips_ops_off_the_path(void **state)
 {
     struct fx *f = *state;
-    Caffe2__NetDef *tu = tu_net("n", "X", "L");
 
     /* An unknown type and an op without gradient, neither on the path. */
-    add_op(tu, "NoSuchOp", "X", "Z");
-    add_op(tu, "MomentumSGDUpdate", "X,X,X,X", "A,B,C");
-    add_op(tu, "Relu", "X", "Y");
-    add_op(tu, "AveragedLoss", "Y", "L");
-    f->def = lib_net(tu);
+    def_of(f, "X", "L",
+           "NoSuchOp:X>Z MomentumSGDUpdate:X,X,X,X>A,B,C Relu:X>Y "
+           "AveragedLoss:Y>L");
     assert_int_equal(add_grads(f, "L"), CT_OK);
     assert_int_equal(f->def->n_op, 4 + 3);
 }
@@ -452,46 +465,39 @@ static void test_grad_op_set_args_replace_or_append(void **state)
 static void test_add_gradient_ops_no_gradient_returns_enotsup(void **state)
 {
     struct fx *f = *state;
-    Caffe2__NetDef *tu = tu_net("n", "g,m,lr,p,X,b", "L");
-    Caffe2__OperatorDef *op;
+    Caffe2__NetDef *tu = tu_net_of(
+        "n", "g,m,lr,p,X,b", "L", "",
+        "MomentumSGDUpdate:g,m,lr,p>g,m,p FC:X,p,b>Y AveragedLoss:Y>L");
 
-    op = add_op(tu, "MomentumSGDUpdate", "g,m,lr,p", "g,m,p");
-    tu_op_set_name(op, "sgd");
-    add_op(tu, "FC", "X,p,b", "Y");
-    add_op(tu, "AveragedLoss", "Y", "L");
+    tu_op_set_name(tu->op[0], "sgd");
     f->def = lib_net(tu);
-    tu_assert_status(&f->st, add_grads(f, "L"), CT_ENOTSUP,
-                     "op 0 \"sgd\" (MomentumSGDUpdate): MomentumSGDUpdate "
-                     "has no gradient, but a gradient flows into its output "
-                     "2 \"p\"");
+    assert_grads_fail(f, CT_ENOTSUP,
+                      "op 0 \"sgd\" (MomentumSGDUpdate): MomentumSGDUpdate "
+                      "has no gradient, but a gradient flows into its output "
+                      "2 \"p\"",
+                      3);
     assert_int_equal(f->st.node, 0);
     assert_string_equal(f->st.op, "MomentumSGDUpdate");
-    assert_int_equal(f->def->n_op, 3);
 }
 
 static void test_add_gradient_ops_unknown_type_returns_enotsup(void **state)
 {
     struct fx *f = *state;
-    Caffe2__NetDef *tu = tu_net("n", "X", "L");
 
-    add_op(tu, "NoSuchOp", "X", "Y");
-    add_op(tu, "AveragedLoss", "Y", "L");
-    f->def = lib_net(tu);
-    tu_assert_status(&f->st, add_grads(f, "L"), CT_ENOTSUP,
-                     "op 0 \"\" (NoSuchOp): unknown operator type "
-                     "\"NoSuchOp\" has no gradient, but a gradient flows "
-                     "into its output 0 \"Y\"");
-    assert_int_equal(f->def->n_op, 2);
+    def_of(f, "X", "L", "NoSuchOp:X>Y AveragedLoss:Y>L");
+    assert_grads_fail(f, CT_ENOTSUP,
+                      "op 0 \"\" (NoSuchOp): unknown operator type "
+                      "\"NoSuchOp\" has no gradient, but a gradient flows "
+                      "into its output 0 \"Y\"",
+                      2);
 }
 
 static void test_add_gradient_ops_bad_losses_return_errors(void **state)
 {
     struct fx *f = *state;
-    Caffe2__NetDef *tu = tu_net("n", "X", "L");
     const char *two[2] = {"L", "L"}, *none[1] = {"X"};
 
-    add_op(tu, "AveragedLoss", "X", "L");
-    f->def = lib_net(tu);
+    def_of(f, "X", "L", "AveragedLoss:X>L");
     tu_assert_status(&f->st, ct_netdef_add_gradient_ops(f->def, two, 0, &f->st),
                      CT_EINVAL, "no loss blob given");
     tu_assert_status(&f->st, ct_netdef_add_gradient_ops(f->def, two, 2, &f->st),
@@ -510,50 +516,42 @@ static void
 test_add_gradient_ops_overwritten_input_returns_enotsup(void **state)
 {
     struct fx *f = *state;
-    Caffe2__NetDef *tu = tu_net("n", "X,W,b", "L");
-    Caffe2__OperatorDef *op;
+    /* Relu (op 1) destroys what FCGradient needs. */
+    Caffe2__NetDef *tu = tu_net_of("n", "X,W,b", "L", "",
+                                   "FC:X,W,b>Y Relu:X>X Add:Y,X>Z "
+                                   "AveragedLoss:Z>L");
 
-    add_op(tu, "FC", "X,W,b", "Y");
-    op = add_op(tu, "Relu", "X", "X"); /* destroys what FCGradient needs */
-    tu_op_set_name(op, "r");
-    add_op(tu, "Add", "Y,X", "Z");
-    add_op(tu, "AveragedLoss", "Z", "L");
+    tu_op_set_name(tu->op[1], "r");
     f->def = lib_net(tu);
-    tu_assert_status(&f->st, add_grads(f, "L"), CT_ENOTSUP,
-                     "op 0 \"\" (FC): its gradient reads \"X\" as this op "
-                     "saw it, but op 1 \"r\" (Relu) overwrites that blob "
-                     "later");
-    assert_int_equal(f->def->n_op, 4);
+    assert_grads_fail(f, CT_ENOTSUP,
+                      "op 0 \"\" (FC): its gradient reads \"X\" as this op "
+                      "saw it, but op 1 \"r\" (Relu) overwrites that blob "
+                      "later",
+                      4);
 }
 
 static void test_add_gradient_ops_name_collision_returns_eexist(void **state)
 {
     struct fx *f = *state;
-    Caffe2__NetDef *tu = tu_net("n", "X", "L");
 
-    add_op(tu, "Relu", "X", "Y");
-    add_op(tu, "Relu", "X", "Y_grad");
-    add_op(tu, "Add", "Y,Y_grad", "Z");
-    add_op(tu, "AveragedLoss", "Z", "L");
-    f->def = lib_net(tu);
-    tu_assert_status(&f->st, add_grads(f, "L"), CT_EEXIST,
-                     "gradient blob \"Y_grad\" (output of the gradient op "
-                     "AddGradient) is already a blob of the forward net");
-    assert_int_equal(f->def->n_op, 4);
+    def_of(f, "X", "L",
+           "Relu:X>Y Relu:X>Y_grad Add:Y,Y_grad>Z AveragedLoss:Z>L");
+    assert_grads_fail(f, CT_EEXIST,
+                      "gradient blob \"Y_grad\" (output of the gradient op "
+                      "AddGradient) is already a blob of the forward net",
+                      4);
 }
 
 static void
 test_add_gradient_ops_gradient_into_softmax_output_enotsup(void **state)
 {
     struct fx *f = *state;
-    Caffe2__NetDef *tu = tu_net("n", "X,T", "L");
 
-    add_op(tu, "SoftmaxWithLoss", "X,T", "P,L0");
-    add_op(tu, "AveragedLoss", "P", "L");
-    f->def = lib_net(tu);
-    tu_assert_status(&f->st, add_grads(f, "L"), CT_ENOTSUP,
-                     "(SoftmaxWithLoss): a gradient flows into its softmax "
-                     "output 0 \"P\"");
+    def_of(f, "X,T", "L", "SoftmaxWithLoss:X,T>P,L0 AveragedLoss:P>L");
+    assert_grads_fail(f, CT_ENOTSUP,
+                      "(SoftmaxWithLoss): a gradient flows into its softmax "
+                      "output 0 \"P\"",
+                      2);
 }
 
 /* ---- numeric gradient checks ---- */
@@ -561,23 +559,20 @@ test_add_gradient_ops_gradient_into_softmax_output_enotsup(void **state)
 static void test_gradient_mlp_softmax_with_loss_matches_numeric(void **state)
 {
     struct fx *f = *state;
-    Caffe2__NetDef *tu = tu_net("mlp", "X,W1,b1,W2,b2,label", "L");
-    const int64_t dx[2] = {4, 5}, dw1[2] = {6, 5}, db1[1] = {6},
-                  dw2[2] = {3, 6}, db2[1] = {3}, dl[1] = {4};
+    static const struct feed feeds[] = {
+        {"X", 2, {4, 5}, -1, 1, 1},   {"W1", 2, {6, 5}, -1, 1, 2},
+        {"b1", 1, {6}, -0.5, 0.5, 3}, {"W2", 2, {3, 6}, -1, 1, 4},
+        {"b2", 1, {3}, -0.5, 0.5, 5},
+    };
+    const int64_t dl[1] = {4};
     const int32_t labels[4] = {0, 2, 1, 2};
     const char *params[] = {"W1", "b1", "W2", "b2", "X"};
 
-    add_op(tu, "FC", "X,W1,b1", "h");
-    add_op(tu, "Relu", "h", "h");
-    add_op(tu, "FC", "h,W2,b2", "logits");
-    add_op(tu, "SoftmaxWithLoss", "logits,label", "P,L");
-    f->def = lib_net(tu);
+    f->def = lib_net(tu_net_of("mlp", "X,W1,b1,W2,b2,label", "L", "",
+                               "FC:X,W1,b1>h Relu:h>h FC:h,W2,b2>logits "
+                               "SoftmaxWithLoss:logits,label>P,L"));
     assert_int_equal(add_grads(f, "L"), CT_OK);
-    feed_rand(f->env.ws, "X", CT_DTYPE_F32, 2, dx, -1, 1, 1);
-    feed_rand(f->env.ws, "W1", CT_DTYPE_F32, 2, dw1, -1, 1, 2);
-    feed_rand(f->env.ws, "b1", CT_DTYPE_F32, 1, db1, -0.5, 0.5, 3);
-    feed_rand(f->env.ws, "W2", CT_DTYPE_F32, 2, dw2, -1, 1, 4);
-    feed_rand(f->env.ws, "b2", CT_DTYPE_F32, 1, db2, -0.5, 0.5, 5);
+    feed_all(f->env.ws, CT_DTYPE_F32, feeds, 5);
     tu_feed(f->env.ws, "label", CT_DTYPE_I32, 1, dl, labels);
     compile(f);
     grad_check(f, "L", params, 5, 2e-3, 1e-3, 2e-2);
@@ -587,7 +582,11 @@ static void test_gradient_elementwise_net_double_matches_numeric(void **state)
 {
     struct fx *f = *state;
     Caffe2__NetDef *tu = tu_net("ew", "X,A,B,C,E,T", "L");
-    const int64_t d34[2] = {3, 4}, d4[1] = {4}, d31[2] = {3, 1};
+    static const struct feed feeds[] = {
+        {"X", 2, {3, 4}, -1, 1, 11}, {"A", 2, {3, 4}, -1, 1, 12},
+        {"B", 1, {4}, -1, 1, 13},    {"C", 2, {3, 1}, -2, 2, 14},
+        {"E", 1, {4}, -1, 1, 15},    {"T", 2, {3, 4}, -1, 1, 16},
+    };
     const char *params[] = {"X", "A", "B", "C", "E", "T"};
     Caffe2__OperatorDef *op;
 
@@ -605,12 +604,7 @@ static void test_gradient_elementwise_net_double_matches_numeric(void **state)
     add_op(tu, "AveragedLoss", "D", "L");
     f->def = lib_net(tu);
     assert_int_equal(add_grads(f, "L"), CT_OK);
-    feed_rand(f->env.ws, "X", CT_DTYPE_F64, 2, d34, -1, 1, 11);
-    feed_rand(f->env.ws, "A", CT_DTYPE_F64, 2, d34, -1, 1, 12);
-    feed_rand(f->env.ws, "B", CT_DTYPE_F64, 1, d4, -1, 1, 13);
-    feed_rand(f->env.ws, "C", CT_DTYPE_F64, 2, d31, -2, 2, 14);
-    feed_rand(f->env.ws, "E", CT_DTYPE_F64, 1, d4, -1, 1, 15);
-    feed_rand(f->env.ws, "T", CT_DTYPE_F64, 2, d34, -1, 1, 16);
+    feed_all(f->env.ws, CT_DTYPE_F64, feeds, 6);
     compile(f);
     grad_check(f, "L", params, 6, 1e-6, 1e-8, 1e-6);
 }
@@ -618,26 +612,25 @@ static void test_gradient_elementwise_net_double_matches_numeric(void **state)
 static void test_gradient_in_place_add_and_sub_match_numeric(void **state)
 {
     struct fx *f = *state;
-    Caffe2__NetDef *tu = tu_net("ip", "X,Wm,B,C", "L");
-    const int64_t d24[2] = {2, 4}, d4[1] = {4};
+    static const struct feed feeds[] = {
+        {"X", 2, {2, 4}, -1, 1, 31},
+        {"Wm", 2, {2, 4}, -1, 1, 32},
+        {"B", 1, {4}, -1, 1, 33},
+        {"C", 2, {2, 4}, -1, 1, 34},
+    };
     const char *params[] = {"X", "Wm", "B", "C"};
     int ag;
 
-    /* AddGradient and SubGradient then write their dA into dC itself. */
-    add_op(tu, "Mul", "X,Wm", "H");
-    add_op(tu, "Add", "H,B", "H"); /* in place, B broadcast */
-    add_op(tu, "Sub", "H,C", "H");
-    add_op(tu, "Tanh", "H", "T");
-    add_op(tu, "AveragedLoss", "T", "L");
-    f->def = lib_net(tu);
+    /* AddGradient and SubGradient then write their dA into dC itself; Add
+     * and Sub run in place, B broadcast. */
+    f->def = lib_net(
+        tu_net_of("ip", "X,Wm,B,C", "L", "",
+                  "Mul:X,Wm>H Add:H,B>H Sub:H,C>H Tanh:H>T AveragedLoss:T>L"));
     assert_int_equal(add_grads(f, "L"), CT_OK);
     ag = find_op(f->def, "AddGradient", 0);
     assert_true(ag > 0);
     assert_io(f->def->op[ag], "H_grad,H,B", "H_grad,B_grad");
-    feed_rand(f->env.ws, "X", CT_DTYPE_F64, 2, d24, -1, 1, 31);
-    feed_rand(f->env.ws, "Wm", CT_DTYPE_F64, 2, d24, -1, 1, 32);
-    feed_rand(f->env.ws, "B", CT_DTYPE_F64, 1, d4, -1, 1, 33);
-    feed_rand(f->env.ws, "C", CT_DTYPE_F64, 2, d24, -1, 1, 34);
+    feed_all(f->env.ws, CT_DTYPE_F64, feeds, 4);
     compile(f);
     grad_check(f, "L", params, 4, 1e-6, 1e-8, 1e-6);
 }
@@ -646,8 +639,12 @@ static void test_gradient_shape_ops_float_net_matches_numeric(void **state)
 {
     struct fx *f = *state;
     Caffe2__NetDef *tu = tu_net("shape", "X,Wt,b,lab", "L");
-    const int64_t dx[3] = {2, 3, 2}, dw[2] = {6, 4}, db[1] = {4}, dl[1] = {2};
-    const int64_t s42[2] = {4, 2}, s24[2] = {2, 4};
+    static const struct feed feeds[] = {
+        {"X", 3, {2, 3, 2}, -1, 1, 21},
+        {"Wt", 2, {6, 4}, -1, 1, 22},
+        {"b", 1, {4}, -0.5, 0.5, 23},
+    };
+    const int64_t dl[1] = {2}, s42[2] = {4, 2}, s24[2] = {2, 4};
     const int32_t labels[2] = {1, 3};
     const char *params[] = {"X", "Wt", "b"};
     Caffe2__OperatorDef *op;
@@ -674,9 +671,7 @@ static void test_gradient_shape_ops_float_net_matches_numeric(void **state)
     assert_io(f->def->op[find_op(f->def, "Reshape", 11)], "P2_grad,old3",
               "Pv_grad,_Pv_grad_dims");
     assert_int_equal(f->def->op[find_op(f->def, "Reshape", 11)]->n_arg, 0);
-    feed_rand(f->env.ws, "X", CT_DTYPE_F32, 3, dx, -1, 1, 21);
-    feed_rand(f->env.ws, "Wt", CT_DTYPE_F32, 2, dw, -1, 1, 22);
-    feed_rand(f->env.ws, "b", CT_DTYPE_F32, 1, db, -0.5, 0.5, 23);
+    feed_all(f->env.ws, CT_DTYPE_F32, feeds, 3);
     tu_feed(f->env.ws, "lab", CT_DTYPE_I32, 1, dl, labels);
     compile(f);
     grad_check(f, "L", params, 3, 2e-3, 1e-3, 2e-2);
@@ -684,54 +679,28 @@ static void test_gradient_shape_ops_float_net_matches_numeric(void **state)
 
 int main(void)
 {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(
-            test_add_gradient_ops_fc_seeds_loss_and_copies_context, setup,
-            teardown),
-        cmocka_unit_test_setup_teardown(
-            test_add_gradient_ops_two_consumers_autosplit_and_sum, setup,
-            teardown),
-        cmocka_unit_test_setup_teardown(
-            test_add_gradient_ops_same_blob_twice_in_one_op_sums, setup,
-            teardown),
-        cmocka_unit_test_setup_teardown(
-            test_add_gradient_ops_one_actual_contribution_renamed_back, setup,
-            teardown),
-        cmocka_unit_test_setup_teardown(
-            test_add_gradient_ops_in_place_chain_reuses_names, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_add_gradient_ops_in_place_overwrite_of_output_enotsup, setup,
-            teardown),
-        cmocka_unit_test_setup_teardown(
-            test_add_gradient_ops_skips_ops_off_the_path, setup, teardown),
+        T(test_add_gradient_ops_fc_seeds_loss_and_copies_context),
+        T(test_add_gradient_ops_two_consumers_autosplit_and_sum),
+        T(test_add_gradient_ops_same_blob_twice_in_one_op_sums),
+        T(test_add_gradient_ops_one_actual_contribution_renamed_back),
+        T(test_add_gradient_ops_in_place_chain_reuses_names),
+        T(test_add_gradient_ops_in_place_overwrite_of_output_enotsup),
+        T(test_add_gradient_ops_skips_ops_off_the_path),
         cmocka_unit_test(test_grad_op_set_args_replace_or_append),
-        cmocka_unit_test_setup_teardown(
-            test_add_gradient_ops_no_gradient_returns_enotsup, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_add_gradient_ops_unknown_type_returns_enotsup, setup,
-            teardown),
-        cmocka_unit_test_setup_teardown(
-            test_add_gradient_ops_bad_losses_return_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_add_gradient_ops_overwritten_input_returns_enotsup, setup,
-            teardown),
-        cmocka_unit_test_setup_teardown(
-            test_add_gradient_ops_name_collision_returns_eexist, setup,
-            teardown),
-        cmocka_unit_test_setup_teardown(
-            test_add_gradient_ops_gradient_into_softmax_output_enotsup, setup,
-            teardown),
-        cmocka_unit_test_setup_teardown(
-            test_gradient_mlp_softmax_with_loss_matches_numeric, setup,
-            teardown),
-        cmocka_unit_test_setup_teardown(
-            test_gradient_elementwise_net_double_matches_numeric, setup,
-            teardown),
-        cmocka_unit_test_setup_teardown(
-            test_gradient_in_place_add_and_sub_match_numeric, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_gradient_shape_ops_float_net_matches_numeric, setup, teardown),
+        T(test_add_gradient_ops_no_gradient_returns_enotsup),
+        T(test_add_gradient_ops_unknown_type_returns_enotsup),
+        T(test_add_gradient_ops_bad_losses_return_errors),
+        T(test_add_gradient_ops_overwritten_input_returns_enotsup),
+        T(test_add_gradient_ops_name_collision_returns_eexist),
+        T(test_add_gradient_ops_gradient_into_softmax_output_enotsup),
+        T(test_gradient_mlp_softmax_with_loss_matches_numeric),
+        T(test_gradient_elementwise_net_double_matches_numeric),
+        T(test_gradient_in_place_add_and_sub_match_numeric),
+        T(test_gradient_shape_ops_float_net_matches_numeric),
     };
+#undef T
 
     return cmocka_run_group_tests_name("engine.gradient", tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "engine/graph.h"
+#include "net_spec.h"
 #include "test_util.h"
 
 /* ---- fixtures ---- */
@@ -160,43 +161,51 @@ static const char *list_str(const int *off, const int *idx, int i, char *buf,
             (want));                                                           \
     } while (0)
 
+/* Makes f's net: tu_net(name, ext_in, ext_out) plus the ops of the spec
+ * line `ops` (net_spec.h), all of type "Op". Returns f. */
+static struct fx *net_of(void **state, const char *name, const char *ext_in,
+                         const char *ext_out, const char *ops)
+{
+    struct fx *f = *state;
+
+    f->net = tu_net_of(name, ext_in, ext_out, "Op", ops);
+    return f;
+}
+
+/* net_of, then the graph. */
+static struct fx *graph_of(void **state, const char *name, const char *ext_in,
+                           const char *ext_out, const char *ops)
+{
+    struct fx *f = net_of(state, name, ext_in, ext_out, ops);
+    build(f);
+    return f;
+}
+
+/* Chains 0:[0], 1:[1], 2:[2,3]; chain 2 waits for chains 0 and 1. */
+#define FORK_JOIN_OPS "x>a y>b a,b>c c>d"
+
 /* ---- tests: the expected-chain tables of spec §6.4 ---- */
 
 static void test_graph_init_linear_gives_one_chain(void **state)
 {
-    struct fx *f = *state;
+    struct fx *f = graph_of(state, "linear", "in", "out", "in>h h>out");
 
-    f->net = tu_net("linear", "in", "out");
-    add(f->net, "in", "h");
-    add(f->net, "h", "out");
-    build(f);
     ASSERT_CHAINS(&f->g, "{0:[0,1]}");
     assert_int_equal(f->g.n_edges, 1);
 }
 
 static void test_graph_init_fork_gives_three_chains(void **state)
 {
-    struct fx *f = *state;
+    struct fx *f = graph_of(state, "fork", "in", "", "in>a a>b a>c");
 
-    f->net = tu_net("fork", "in", "");
-    add(f->net, "in", "a");
-    add(f->net, "a", "b");
-    add(f->net, "a", "c");
-    build(f);
     ASSERT_CHAINS(&f->g, "{0:[0],1:[1],2:[2]}");
     ASSERT_CHILDREN(&f->g, 0, "1,2");
 }
 
 static void test_graph_init_fork_join_chains_join_with_tail(void **state)
 {
-    struct fx *f = *state;
+    struct fx *f = graph_of(state, "fork_join", "x,y", "", FORK_JOIN_OPS);
 
-    f->net = tu_net("fork_join", "x,y", "");
-    add(f->net, "x", "a");
-    add(f->net, "y", "b");
-    add(f->net, "a,b", "c");
-    add(f->net, "c", "d");
-    build(f);
     ASSERT_CHAINS(&f->g, "{0:[0],1:[1],2:[2,3]}");
     ASSERT_PARENTS(&f->g, 2, "0,1");
 }
@@ -205,54 +214,35 @@ static void test_graph_init_fork_join_chains_join_with_tail(void **state)
 
 static void test_graph_init_read_after_write_adds_edge(void **state)
 {
-    struct fx *f = *state;
+    struct fx *f = graph_of(state, "raw", "", "", ">x x>y");
 
-    f->net = tu_net("raw", "", "");
-    add(f->net, "", "x");
-    add(f->net, "x", "y");
-    build(f);
     ASSERT_CHILDREN(&f->g, 0, "1");
     ASSERT_PARENTS(&f->g, 1, "0");
 }
 
 static void test_graph_init_write_after_write_adds_edge(void **state)
 {
-    struct fx *f = *state;
+    struct fx *f = graph_of(state, "waw", "", "", ">x >x");
 
-    f->net = tu_net("waw", "", "");
-    add(f->net, "", "x");
-    add(f->net, "", "x");
-    build(f);
     ASSERT_CHILDREN(&f->g, 0, "1");
     assert_int_equal(f->g.n_edges, 1);
 }
 
 static void test_graph_init_write_after_read_adds_edge(void **state)
 {
-    struct fx *f = *state;
-
     /* No creator: only the reader -> writer edge. */
-    f->net = tu_net("war", "", "");
-    add(f->net, "x", "y");
-    add(f->net, "", "x");
-    build(f);
+    struct fx *f = graph_of(state, "war", "", "", "x>y >x");
+
     ASSERT_CHILDREN(&f->g, 0, "1");
     assert_int_equal(f->g.n_edges, 1);
 }
 
 static void test_graph_init_raw_waw_war_together(void **state)
 {
-    struct fx *f = *state;
-
     /* 0 writes x, 1 and 2 read it, 3 rewrites it: 0->1, 0->2 (RAW),
      * 0->3 (WAW), 1->3, 2->3 (WAR). A later reader 4 depends on 3 only. */
-    f->net = tu_net("mix", "", "");
-    add(f->net, "", "x");
-    add(f->net, "x", "a");
-    add(f->net, "x", "b");
-    add(f->net, "", "x");
-    add(f->net, "x", "c");
-    build(f);
+    struct fx *f = graph_of(state, "mix", "", "", ">x x>a x>b >x x>c");
+
     ASSERT_CHILDREN(&f->g, 0, "1,2,3");
     ASSERT_PARENTS(&f->g, 3, "0,1,2");
     ASSERT_PARENTS(&f->g, 4, "3");
@@ -261,30 +251,20 @@ static void test_graph_init_raw_waw_war_together(void **state)
 
 static void test_graph_init_readers_reset_after_write(void **state)
 {
-    struct fx *f = *state;
-
     /* 0 reads x; 1 writes x (WAR 0->1); 2 writes x again: WAW 1->2 only,
      * since the readers of x were cleared by the write of 1. */
-    f->net = tu_net("reset", "", "");
-    add(f->net, "x", "a");
-    add(f->net, "", "x");
-    add(f->net, "", "x");
-    build(f);
+    struct fx *f = graph_of(state, "reset", "", "", "x>a >x >x");
+
     ASSERT_PARENTS(&f->g, 2, "1");
 }
 
 static void test_graph_init_control_input_adds_edges(void **state)
 {
-    struct fx *f = *state;
-    Caffe2__OperatorDef *op;
-
     /* 1 has no data input but a control_input on 0's output: 0 -> 1.
      * 2 writes that blob: as a reader, 1 gets a WAR edge 1 -> 2. */
-    f->net = tu_net("ctrl", "", "");
-    add(f->net, "", "done");
-    op = add(f->net, "", "y");
-    add_control(op, "done");
-    add(f->net, "", "done");
+    struct fx *f = net_of(state, "ctrl", "", "", ">done >y >done");
+
+    add_control(f->net->op[1], "done");
     build(f);
     ASSERT_CHILDREN(&f->g, 0, "1,2");
     ASSERT_PARENTS(&f->g, 2, "0,1");
@@ -292,13 +272,8 @@ static void test_graph_init_control_input_adds_edges(void **state)
 
 static void test_graph_init_inplace_drops_self_edge(void **state)
 {
-    struct fx *f = *state;
+    struct fx *f = graph_of(state, "inplace", "", "", ">x x>x x>y");
 
-    f->net = tu_net("inplace", "", "");
-    add(f->net, "", "x");
-    add(f->net, "x", "x");
-    add(f->net, "x", "y");
-    build(f);
     ASSERT_CHILDREN(&f->g, 1, "2");
     ASSERT_PARENTS(&f->g, 1, "0");
     assert_int_equal(f->g.n_edges, 2);
@@ -307,23 +282,17 @@ static void test_graph_init_inplace_drops_self_edge(void **state)
 
 static void test_graph_init_duplicate_edges_are_merged(void **state)
 {
-    struct fx *f = *state;
-
     /* 1 reads a and b, both written by 0, and then writes a: one edge. */
-    f->net = tu_net("dup", "", "");
-    add(f->net, "", "a,b");
-    add(f->net, "a,b,a", "a");
-    build(f);
+    struct fx *f = graph_of(state, "dup", "", "", ">a,b a,b,a>a");
+
     ASSERT_CHILDREN(&f->g, 0, "1");
     assert_int_equal(f->g.n_edges, 1);
 }
 
 static void test_graph_init_empty_net_has_no_chains(void **state)
 {
-    struct fx *f = *state;
+    struct fx *f = graph_of(state, "empty", "", "", "");
 
-    f->net = tu_net("empty", "", "");
-    build(f);
     assert_int_equal(f->g.n_nodes, 0);
     assert_int_equal(f->g.n_chains, 0);
 }
@@ -332,15 +301,10 @@ static void test_graph_init_empty_net_has_no_chains(void **state)
 
 static void test_graph_init_prunes_transitive_edge(void **state)
 {
-    struct fx *f = *state;
+    /* 0 -> 1 -> 2 and 0 -> 2: the direct edge is implied. */
+    struct fx *f = graph_of(state, "tri", "", "", ">a a>b a,b>c");
     char b[64];
 
-    /* 0 -> 1 -> 2 and 0 -> 2: the direct edge is implied. */
-    f->net = tu_net("tri", "", "");
-    add(f->net, "", "a");
-    add(f->net, "a", "b");
-    add(f->net, "a,b", "c");
-    build(f);
     ASSERT_CHILDREN(&f->g, 0, "1,2"); /* unpruned graph keeps it */
     assert_int_equal(f->g.n_pruned_edges, 2);
     assert_string_equal(
@@ -388,29 +352,18 @@ test_graph_init_prunes_transitive_edge_into_wide_fan_in(void **state)
 
 static void test_graph_init_diamond_splits_chains(void **state)
 {
-    struct fx *f = *state;
+    struct fx *f = graph_of(state, "diamond", "", "", ">a a>b a>c b,c>d");
 
-    f->net = tu_net("diamond", "", "");
-    add(f->net, "", "a");
-    add(f->net, "a", "b");
-    add(f->net, "a", "c");
-    add(f->net, "b,c", "d");
-    build(f);
     ASSERT_CHAINS(&f->g, "{0:[0],1:[1],2:[2],3:[3]}");
     assert_int_equal(f->g.n_pruned_edges, 4);
 }
 
 static void test_graph_init_numa_change_splits_chain(void **state)
 {
-    struct fx *f = *state;
-    Caffe2__OperatorDef *op;
+    struct fx *f = net_of(state, "numa", "in", "", "in>a a>b b>c");
 
-    f->net = tu_net("numa", "in", "");
-    add(f->net, "in", "a");
-    op = add(f->net, "a", "b");
-    set_numa(op, 1);
-    op = add(f->net, "b", "c");
-    set_numa(op, 1);
+    set_numa(f->net->op[1], 1);
+    set_numa(f->net->op[2], 1);
     build(f);
     ASSERT_CHAINS(&f->g, "{0:[0],1:[1,2]}");
     assert_int_equal(ct__netdef_op_numa(f->net, 0), -1);
@@ -419,16 +372,9 @@ static void test_graph_init_numa_change_splits_chain(void **state)
 
 static void test_graph_init_chain_graph_uses_unpruned_edges(void **state)
 {
-    struct fx *f = *state;
+    struct fx *f = graph_of(state, "fork_join", "x,y", "", FORK_JOIN_OPS);
     char b[64];
 
-    /* fork-join: chains 0:[0], 1:[1], 2:[2,3]; chain 2 waits for 0, 1. */
-    f->net = tu_net("fork_join", "x,y", "");
-    add(f->net, "x", "a");
-    add(f->net, "y", "b");
-    add(f->net, "a,b", "c");
-    add(f->net, "c", "d");
-    build(f);
     assert_string_equal(
         list_str(f->g.chain_parent_off, f->g.chain_parents, 2, b, sizeof(b)),
         "0,1");
@@ -621,11 +567,7 @@ static void test_graph_init_alloc_failure_returns_enomem(void **state)
     long live, k;
     int rc;
 
-    f->net = tu_net("fork_join", "x,y", "");
-    add(f->net, "x", "a");
-    add(f->net, "y", "b");
-    add(f->net, "a,b", "c");
-    add(f->net, "c", "d");
+    net_of(state, "fork_join", "x,y", "", FORK_JOIN_OPS);
     live = tu_alloc_live();
     for (k = 1;; k++) {
         tu_fail_alloc_after(k);
@@ -644,16 +586,21 @@ static void test_graph_init_alloc_failure_returns_enomem(void **state)
 
 /* ---- tests: validation (spec §6.1) ---- */
 
+/* ct__netdef_validate of f's net with extra[0..n_extra), no engine. */
+static int validate(const struct fx *f, const char *const *extra,
+                    size_t n_extra, ct_status_t *st)
+{
+    return ct__netdef_validate(f->net, extra, n_extra, NULL, st);
+}
+
 static void test_netdef_validate_unknown_source_returns_egraph(void **state)
 {
-    struct fx *f = *state;
+    struct fx *f = net_of(state, "n1", "x", "", "x>y y,z>w");
     ct_status_t st;
     int rc;
 
-    f->net = tu_net("n1", "x", "");
-    add(f->net, "x", "y");
-    tu_op_set_name(add(f->net, "y,z", "w"), "second");
-    rc = ct__netdef_validate(f->net, NULL, 0, NULL, &st);
+    tu_op_set_name(f->net->op[1], "second");
+    rc = validate(f, NULL, 0, &st);
     tu_assert_status(&st, rc, CT_EGRAPH,
                      "op 1 Op: Source for input z is unknown for net n1");
     assert_int_equal(st.node, 1);
@@ -662,36 +609,29 @@ static void test_netdef_validate_unknown_source_returns_egraph(void **state)
 
 static void test_netdef_validate_extra_input_is_known(void **state)
 {
-    struct fx *f = *state;
+    struct fx *f = net_of(state, "n1", "x", "", "x,z>y");
     const char *extra[] = {"z"};
     ct_status_t st;
 
-    f->net = tu_net("n1", "x", "");
-    add(f->net, "x,z", "y");
-    assert_int_equal(ct__netdef_validate(f->net, extra, 1, NULL, &st), CT_OK);
+    assert_int_equal(validate(f, extra, 1, &st), CT_OK);
 }
 
 static void
 test_netdef_validate_undeclared_inputs_ok_without_externals(void **state)
 {
-    struct fx *f = *state;
+    struct fx *f = net_of(state, "lenient", "", "", "never_declared>y");
     ct_status_t st;
 
-    f->net = tu_net("lenient", "", "");
-    add(f->net, "never_declared", "y");
-    assert_int_equal(ct__netdef_validate(f->net, NULL, 0, NULL, &st), CT_OK);
+    assert_int_equal(validate(f, NULL, 0, &st), CT_OK);
 }
 
 static void test_netdef_validate_unproduced_output_returns_egraph(void **state)
 {
-    struct fx *f = *state;
-    ct_status_t st;
-    int rc;
-
     /* Both "zz" and "q" are missing: the first in std::set order is "q". */
-    f->net = tu_net("n2", "x", "y,zz,x,q");
-    add(f->net, "x", "y");
-    rc = ct__netdef_validate(f->net, NULL, 0, NULL, &st);
+    struct fx *f = net_of(state, "n2", "x", "y,zz,x,q", "x>y");
+    ct_status_t st;
+    int rc = validate(f, NULL, 0, &st);
+
     tu_assert_status(&st, rc, CT_EGRAPH,
                      "Some of the blobs are declared as output but never "
                      "produced by the net n2, the first one is q");
@@ -699,16 +639,12 @@ static void test_netdef_validate_unproduced_output_returns_egraph(void **state)
 
 static void test_netdef_validate_node_name_returns_egraph(void **state)
 {
-    struct fx *f = *state;
-    Caffe2__OperatorDef *op;
+    struct fx *f = net_of(state, "n3", "", "", ">a a>b");
     ct_status_t st;
     int rc;
 
-    f->net = tu_net("n3", "", "");
-    add(f->net, "", "a");
-    op = add(f->net, "a", "b");
-    devopt(op)->node_name = strdup("host7");
-    rc = ct__netdef_validate(f->net, NULL, 0, NULL, &st);
+    devopt(f->net->op[1])->node_name = strdup("host7");
+    rc = validate(f, NULL, 0, &st);
     tu_assert_status(&st, rc, CT_EGRAPH,
                      "op 1 Op: node_name must be empty for all operators at "
                      "execution time");

@@ -13,29 +13,12 @@
 #include <string.h>
 
 #include "ops/op_impl.h"
+#include "op_test.h"
 #include "test_util.h"
 
 /* ---- fixtures ---- */
 
-static int setup_env(void **state)
-{
-    struct tu_env *e = calloc(1, sizeof(*e));
-
-    if (e == NULL)
-        return -1;
-    tu_env_init(e);
-    *state = e;
-    return 0;
-}
-
-static int teardown_env(void **state)
-{
-    struct tu_env *e = *state;
-
-    tu_env_destroy(e);
-    free(e);
-    return 0;
-}
+/* setup/teardown: tu_env_setup / tu_env_teardown (op_test.h). */
 
 /* ---- the case table ---- */
 
@@ -125,18 +108,6 @@ static Caffe2__OperatorDef *sum_op(int n, const char *out)
         strcat(ins, names[i]);
     }
     return tu_op("Sum", ins, out);
-}
-
-static ct_shape_t shape(ct_dtype_t dt, int nd, const int64_t *d)
-{
-    ct_shape_t s;
-
-    memset(&s, 0, sizeof(s));
-    s.dtype = dt;
-    s.ndim = nd;
-    if (nd > 0)
-        memcpy(s.dims, d, (size_t)nd * sizeof(int64_t));
-    return s;
 }
 
 static ct_op_t *create_op(struct tu_env *e, Caffe2__OperatorDef *def, int n)
@@ -270,12 +241,10 @@ static void test_sum_inplace_second_input_returns_eschema(void **state)
     struct tu_env *e = *state;
     Caffe2__OperatorDef *op = sum_op(2, "X1");
     const int64_t d[1] = {3};
-    ct_status_t st;
 
     tu_feed(e->ws, "X0", CT_DTYPE_F32, 1, d, NULL);
     tu_feed(e->ws, "X1", CT_DTYPE_F32, 1, d, NULL);
-    tu_assert_status(&st, tu_run_op(e->ws, op, &st), CT_ESCHEMA, NULL);
-    tu_op_free(op);
+    tu_assert_op_fails(e->ws, op, CT_ESCHEMA, NULL);
 }
 
 static void test_sum_shape_mismatch_returns_eshape(void **state)
@@ -283,14 +252,12 @@ static void test_sum_shape_mismatch_returns_eshape(void **state)
     struct tu_env *e = *state;
     Caffe2__OperatorDef *op = sum_op(3, "Y");
     const int64_t d[1] = {2}, d3[1] = {3};
-    ct_status_t st;
 
     tu_feed(e->ws, "X0", CT_DTYPE_F32, 1, d, NULL);
     tu_feed(e->ws, "X1", CT_DTYPE_F32, 1, d, NULL);
     tu_feed(e->ws, "X2", CT_DTYPE_F32, 1, d3, NULL);
-    tu_assert_status(&st, tu_run_op(e->ws, op, &st), CT_ESHAPE,
-                     "input 2 dims [3] should match input 0 dims [2]");
-    tu_op_free(op);
+    tu_assert_op_fails(e->ws, op, CT_ESHAPE,
+                       "input 2 dims [3] should match input 0 dims [2]");
 }
 
 static void test_sum_dtype_mismatch_returns_etype(void **state)
@@ -298,13 +265,11 @@ static void test_sum_dtype_mismatch_returns_etype(void **state)
     struct tu_env *e = *state;
     Caffe2__OperatorDef *op = sum_op(2, "Y");
     const int64_t d[1] = {2};
-    ct_status_t st;
 
     tu_feed(e->ws, "X0", CT_DTYPE_F32, 1, d, NULL);
     tu_feed(e->ws, "X1", CT_DTYPE_F64, 1, d, NULL);
-    tu_assert_status(&st, tu_run_op(e->ws, op, &st), CT_ETYPE,
-                     "input 1 is DOUBLE but input 0 is FLOAT");
-    tu_op_free(op);
+    tu_assert_op_fails(e->ws, op, CT_ETYPE,
+                       "input 1 is DOUBLE but input 0 is FLOAT");
 }
 
 static void test_sum_unsupported_dtype_returns_enotsup(void **state)
@@ -312,13 +277,10 @@ static void test_sum_unsupported_dtype_returns_enotsup(void **state)
     struct tu_env *e = *state;
     Caffe2__OperatorDef *op = sum_op(2, "Y");
     const int64_t d[1] = {2};
-    ct_status_t st;
 
     tu_feed(e->ws, "X0", CT_DTYPE_BOOL, 1, d, NULL);
     tu_feed(e->ws, "X1", CT_DTYPE_BOOL, 1, d, NULL);
-    tu_assert_status(&st, tu_run_op(e->ws, op, &st), CT_ENOTSUP,
-                     "unsupported dtype BOOL");
-    tu_op_free(op);
+    tu_assert_op_fails(e->ws, op, CT_ENOTSUP, "unsupported dtype BOOL");
 }
 
 static void test_sum_infer_checks_shapes_and_counts_cost(void **state)
@@ -331,14 +293,14 @@ static void test_sum_infer_checks_shapes_and_counts_cost(void **state)
     ct_status_t st;
     int rc;
 
-    in[0] = in[1] = in[2] = shape(CT_DTYPE_F64, 2, d);
-    out[0] = shape(CT_DTYPE_UNDEFINED, -1, NULL);
+    in[0] = in[1] = in[2] = tu_shape(CT_DTYPE_F64, 2, d);
+    out[0] = tu_shape(CT_DTYPE_UNDEFINED, -1, NULL);
     assert_int_equal(op->schema->infer_cb(op, in, out, &st), CT_OK);
     assert_int_equal(out[0].dtype, CT_DTYPE_F64);
     assert_int_equal(out[0].ndim, 2);
     assert_memory_equal(out[0].dims, d, sizeof(d));
     assert_true(op->schema->cost_cb(op, in) == 40.0);
-    in[2] = shape(CT_DTYPE_F64, 2, d2);
+    in[2] = tu_shape(CT_DTYPE_F64, 2, d2);
     ct_status_clear(&st);
     rc = op->schema->infer_cb(op, in, out, &st);
     tu_assert_status(&st, rc, CT_ESHAPE,
@@ -419,13 +381,10 @@ static void test_scale_int_argument_returns_earg(void **state)
     struct tu_env *e = *state;
     Caffe2__OperatorDef *op = tu_op("Scale", "X0", "Y");
     const int64_t d[1] = {3};
-    ct_status_t st;
 
     tu_arg_i(op, "scale", 2);
     tu_feed(e->ws, "X0", CT_DTYPE_F32, 1, d, NULL);
-    tu_assert_status(&st, tu_run_op(e->ws, op, &st), CT_EARG,
-                     "does not have the right field");
-    tu_op_free(op);
+    tu_assert_op_fails(e->ws, op, CT_EARG, "does not have the right field");
 }
 
 static void test_scale_double_returns_enotsup(void **state)
@@ -433,12 +392,9 @@ static void test_scale_double_returns_enotsup(void **state)
     struct tu_env *e = *state;
     Caffe2__OperatorDef *op = tu_op("Scale", "X0", "Y");
     const int64_t d[1] = {3};
-    ct_status_t st;
 
     tu_feed(e->ws, "X0", CT_DTYPE_F64, 1, d, NULL);
-    tu_assert_status(&st, tu_run_op(e->ws, op, &st), CT_ENOTSUP,
-                     "unsupported dtype DOUBLE");
-    tu_op_free(op);
+    tu_assert_op_fails(e->ws, op, CT_ENOTSUP, "unsupported dtype DOUBLE");
 }
 
 static void test_scale_infer_keeps_shape(void **state)
@@ -450,8 +406,8 @@ static void test_scale_infer_keeps_shape(void **state)
     ct_shape_t in[1], out[1];
     ct_status_t st;
 
-    in[0] = shape(CT_DTYPE_F32, 3, d);
-    out[0] = shape(CT_DTYPE_UNDEFINED, -1, NULL);
+    in[0] = tu_shape(CT_DTYPE_F32, 3, d);
+    out[0] = tu_shape(CT_DTYPE_UNDEFINED, -1, NULL);
     assert_int_equal(op->schema->infer_cb(op, in, out, &st), CT_OK);
     assert_int_equal(out[0].ndim, 3);
     assert_memory_equal(out[0].dims, d, sizeof(d));
@@ -463,7 +419,7 @@ static void test_scale_infer_keeps_shape(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_env, teardown_env)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_env_setup, tu_env_teardown)
         T(test_sum_case_table_matches_reference),
         T(test_sum_adds_in_input_order),
         T(test_sum_inplace_first_input_accumulates),

@@ -14,29 +14,12 @@
 #include <string.h>
 
 #include "ops/op_impl.h"
+#include "op_test.h"
 #include "test_util.h"
 
 /* ---- fixtures ---- */
 
-static int setup_env(void **state)
-{
-    struct tu_env *e = calloc(1, sizeof(*e));
-
-    if (e == NULL)
-        return -1;
-    tu_env_init(e);
-    *state = e;
-    return 0;
-}
-
-static int teardown_env(void **state)
-{
-    struct tu_env *e = *state;
-
-    tu_env_destroy(e);
-    free(e);
-    return 0;
-}
+/* setup/teardown: tu_env_setup / tu_env_teardown (op_test.h). */
 
 /* ---- the case table ---- */
 
@@ -383,6 +366,64 @@ static int run_f32(struct tu_env *e, Caffe2__OperatorDef *op, int na,
     return tu_run_op(e->ws, op, st);
 }
 
+/* Float Adds of A and B (zeros) whose run fails with code and msg; the
+ * error tests below name their case. */
+struct add_error {
+    const char *what;
+    int64_t broadcast; /* -1: no argument */
+    bool broadcast_as_float;
+    int axis; /* NO_AXIS: no argument */
+    int na;
+    int64_t a[4];
+    int nb;
+    int64_t b[4];
+    int code;
+    const char *msg;
+};
+
+/* clang-format off */
+static const struct add_error add_errors[] = {
+    /* what, broadcast, as float, axis, A, B, code, message */
+    {"incompatible", -1, false, NO_AXIS, 2, {2, 3}, 1, {4}, CT_ESHAPE,
+     "cannot broadcast A [2, 3] with B [4]: dim 1 of A is 3, "
+     "dim 0 of B is 4"},
+    {"empty vs 2", -1, false, NO_AXIS, 1, {0}, 1, {2}, CT_ESHAPE,
+     "cannot broadcast A [0] with B [2]"},
+    {"legacy B bigger", 1, false, NO_AXIS, 1, {3}, 2, {2, 3}, CT_ESHAPE,
+     "B [2, 3] has more dims than A [3]"},
+    {"legacy axis range", 1, false, 2, 3, {2, 3, 4}, 2, {3, 4}, CT_ESHAPE,
+     "axis 2 outside [0, 1]"},
+    {"legacy dim", 1, false, 1, 3, {2, 3, 4}, 1, {4}, CT_ESHAPE,
+     "A [2, 3, 4] dim 1 is 3 but B [4] dim 0 is 4"},
+    {"broadcast 2", 2, false, NO_AXIS, 1, {3}, 1, {3}, CT_EARG,
+     "Value 2 of argument broadcast"},
+    {"broadcast float", 1, true, NO_AXIS, 1, {3}, 1, {3}, CT_EARG,
+     "does not have the right field"},
+};
+/* clang-format on */
+
+static void assert_add_fails(struct tu_env *e, const char *what)
+{
+    Caffe2__OperatorDef *op = tu_op("Add", "A,B", "C");
+    const struct add_error *c = NULL;
+    ct_status_t st;
+    size_t i;
+
+    for (i = 0; i < sizeof(add_errors) / sizeof(add_errors[0]); i++)
+        if (strcmp(add_errors[i].what, what) == 0)
+            c = &add_errors[i];
+    assert_non_null(c);
+    if (c->broadcast_as_float)
+        tu_arg_f(op, "broadcast", (float)c->broadcast);
+    else if (c->broadcast >= 0)
+        tu_arg_i(op, "broadcast", c->broadcast);
+    if (c->axis != NO_AXIS)
+        tu_arg_i(op, "axis", c->axis);
+    tu_assert_status(&st, run_f32(e, op, c->na, c->a, c->nb, c->b, &st),
+                     c->code, c->msg);
+    tu_op_free(op);
+}
+
 /* Creates op (white-box) for shape inference and cost. */
 static ct_op_t *create_op(struct tu_env *e, Caffe2__OperatorDef *def)
 {
@@ -394,18 +435,6 @@ static ct_op_t *create_op(struct tu_env *e, Caffe2__OperatorDef *def)
     if (ct__op_create(e->ws, def, 0, &op, &st) != CT_OK)
         fail_msg("create: %s", st.msg);
     return op;
-}
-
-static ct_shape_t shape(ct_dtype_t dt, int nd, const int64_t *d)
-{
-    ct_shape_t s;
-
-    memset(&s, 0, sizeof(s));
-    s.dtype = dt;
-    s.ndim = nd;
-    if (nd > 0)
-        memcpy(s.dims, d, (size_t)nd * sizeof(int64_t));
-    return s;
 }
 
 /* ---- tests: case table ---- */
@@ -437,13 +466,10 @@ static void test_add_dtype_mismatch_returns_etype(void **state)
     struct tu_env *e = *state;
     Caffe2__OperatorDef *op = tu_op("Add", "A,B", "C");
     const int64_t d[1] = {3};
-    ct_status_t st;
 
     tu_feed(e->ws, "A", CT_DTYPE_F32, 1, d, NULL);
     tu_feed(e->ws, "B", CT_DTYPE_I32, 1, d, NULL);
-    tu_assert_status(&st, tu_run_op(e->ws, op, &st), CT_ETYPE,
-                     "A is FLOAT but B is INT32");
-    tu_op_free(op);
+    tu_assert_op_fails(e->ws, op, CT_ETYPE, "A is FLOAT but B is INT32");
 }
 
 static void test_mul_unsupported_dtype_returns_enotsup(void **state)
@@ -451,13 +477,10 @@ static void test_mul_unsupported_dtype_returns_enotsup(void **state)
     struct tu_env *e = *state;
     Caffe2__OperatorDef *op = tu_op("Mul", "A,B", "C");
     const int64_t d[1] = {3};
-    ct_status_t st;
 
     tu_feed(e->ws, "A", CT_DTYPE_U8, 1, d, NULL);
     tu_feed(e->ws, "B", CT_DTYPE_U8, 1, d, NULL);
-    tu_assert_status(&st, tu_run_op(e->ws, op, &st), CT_ENOTSUP,
-                     "unsupported dtype UINT8");
-    tu_op_free(op);
+    tu_assert_op_fails(e->ws, op, CT_ENOTSUP, "unsupported dtype UINT8");
 }
 
 static void test_add_int32_overflow_wraps(void **state)
@@ -506,13 +529,11 @@ static void test_div_int32_by_zero_returns_einval(void **state)
     Caffe2__OperatorDef *op = tu_op("Div", "A,B", "C");
     const int64_t d[1] = {3};
     const int32_t a[3] = {1, 2, 3}, b[3] = {1, 0, 1};
-    ct_status_t st;
 
     tu_feed(e->ws, "A", CT_DTYPE_I32, 1, d, a);
     tu_feed(e->ws, "B", CT_DTYPE_I32, 1, d, b);
-    tu_assert_status(&st, tu_run_op(e->ws, op, &st), CT_EINVAL,
-                     "integer division by zero (INT32)");
-    tu_op_free(op);
+    tu_assert_op_fails(e->ws, op, CT_EINVAL,
+                       "integer division by zero (INT32)");
 }
 
 static void test_div_int64_scalar_zero_returns_einval(void **state)
@@ -521,13 +542,11 @@ static void test_div_int64_scalar_zero_returns_einval(void **state)
     Caffe2__OperatorDef *op = tu_op("Div", "A,B", "C");
     const int64_t d[1] = {3};
     const int64_t a[3] = {1, 2, 3}, b[1] = {0};
-    ct_status_t st;
 
     tu_feed(e->ws, "A", CT_DTYPE_I64, 1, d, a);
     tu_feed(e->ws, "B", CT_DTYPE_I64, 0, NULL, b);
-    tu_assert_status(&st, tu_run_op(e->ws, op, &st), CT_EINVAL,
-                     "integer division by zero (INT64)");
-    tu_op_free(op);
+    tu_assert_op_fails(e->ws, op, CT_EINVAL,
+                       "integer division by zero (INT64)");
 }
 
 static void test_div_int_min_by_minus_one_returns_einval(void **state)
@@ -572,68 +591,27 @@ static void test_div_float_by_zero_gives_inf(void **state)
 
 static void test_add_incompatible_shapes_returns_eshape(void **state)
 {
-    struct tu_env *e = *state;
-    Caffe2__OperatorDef *op = tu_op("Add", "A,B", "C");
-    const int64_t a[2] = {2, 3}, b[1] = {4};
-    ct_status_t st;
-
-    tu_assert_status(&st, run_f32(e, op, 2, a, 1, b, &st), CT_ESHAPE,
-                     "cannot broadcast A [2, 3] with B [4]: dim 1 of A is 3, "
-                     "dim 0 of B is 4");
-    tu_op_free(op);
+    assert_add_fails(*state, "incompatible");
 }
 
 static void test_add_empty_against_nonone_returns_eshape(void **state)
 {
-    struct tu_env *e = *state;
-    Caffe2__OperatorDef *op = tu_op("Add", "A,B", "C");
-    const int64_t a[1] = {0}, b[1] = {2};
-    ct_status_t st;
-
-    tu_assert_status(&st, run_f32(e, op, 1, a, 1, b, &st), CT_ESHAPE,
-                     "cannot broadcast A [0] with B [2]");
-    tu_op_free(op);
+    assert_add_fails(*state, "empty vs 2");
 }
 
 static void test_add_legacy_b_bigger_returns_eshape(void **state)
 {
-    struct tu_env *e = *state;
-    Caffe2__OperatorDef *op = tu_op("Add", "A,B", "C");
-    const int64_t a[1] = {3}, b[2] = {2, 3};
-    ct_status_t st;
-
-    tu_arg_i(op, "broadcast", 1);
-    tu_assert_status(&st, run_f32(e, op, 1, a, 2, b, &st), CT_ESHAPE,
-                     "B [2, 3] has more dims than A [3]");
-    tu_op_free(op);
+    assert_add_fails(*state, "legacy B bigger");
 }
 
 static void test_add_legacy_axis_out_of_range_returns_eshape(void **state)
 {
-    struct tu_env *e = *state;
-    Caffe2__OperatorDef *op = tu_op("Add", "A,B", "C");
-    const int64_t a[3] = {2, 3, 4}, b[2] = {3, 4};
-    ct_status_t st;
-
-    tu_arg_i(op, "broadcast", 1);
-    tu_arg_i(op, "axis", 2);
-    tu_assert_status(&st, run_f32(e, op, 3, a, 2, b, &st), CT_ESHAPE,
-                     "axis 2 outside [0, 1]");
-    tu_op_free(op);
+    assert_add_fails(*state, "legacy axis range");
 }
 
 static void test_add_legacy_dim_mismatch_returns_eshape(void **state)
 {
-    struct tu_env *e = *state;
-    Caffe2__OperatorDef *op = tu_op("Add", "A,B", "C");
-    const int64_t a[3] = {2, 3, 4}, b[1] = {4};
-    ct_status_t st;
-
-    tu_arg_i(op, "broadcast", 1);
-    tu_arg_i(op, "axis", 1);
-    tu_assert_status(&st, run_f32(e, op, 3, a, 1, b, &st), CT_ESHAPE,
-                     "A [2, 3, 4] dim 1 is 3 but B [4] dim 0 is 4");
-    tu_op_free(op);
+    assert_add_fails(*state, "legacy dim");
 }
 
 /* ---- tests: arguments ---- */
@@ -696,28 +674,12 @@ static void test_add_axis_str_uses_order(void **state)
 
 static void test_add_broadcast_two_returns_earg(void **state)
 {
-    struct tu_env *e = *state;
-    Caffe2__OperatorDef *op = tu_op("Add", "A,B", "C");
-    const int64_t a[1] = {3};
-    ct_status_t st;
-
-    tu_arg_i(op, "broadcast", 2);
-    tu_assert_status(&st, run_f32(e, op, 1, a, 1, a, &st), CT_EARG,
-                     "Value 2 of argument broadcast");
-    tu_op_free(op);
+    assert_add_fails(*state, "broadcast 2");
 }
 
 static void test_add_broadcast_as_float_returns_earg(void **state)
 {
-    struct tu_env *e = *state;
-    Caffe2__OperatorDef *op = tu_op("Add", "A,B", "C");
-    const int64_t a[1] = {3};
-    ct_status_t st;
-
-    tu_arg_f(op, "broadcast", 1.0f);
-    tu_assert_status(&st, run_f32(e, op, 1, a, 1, a, &st), CT_EARG,
-                     "does not have the right field");
-    tu_op_free(op);
+    assert_add_fails(*state, "broadcast float");
 }
 
 /* ---- tests: in-place ---- */
@@ -836,9 +798,9 @@ static void test_add_infer_broadcasts_shapes(void **state)
     ct_shape_t in[2], out[1];
     ct_status_t st;
 
-    in[0] = shape(CT_DTYPE_I64, 3, a);
-    in[1] = shape(CT_DTYPE_I64, 2, b);
-    out[0] = shape(CT_DTYPE_UNDEFINED, -1, NULL);
+    in[0] = tu_shape(CT_DTYPE_I64, 3, a);
+    in[1] = tu_shape(CT_DTYPE_I64, 2, b);
+    out[0] = tu_shape(CT_DTYPE_UNDEFINED, -1, NULL);
     assert_int_equal(op->schema->infer_cb(op, in, out, &st), CT_OK);
     assert_int_equal(out[0].dtype, CT_DTYPE_I64);
     assert_int_equal(out[0].ndim, 3);
@@ -857,9 +819,9 @@ static void test_add_infer_unknown_input_leaves_unknown(void **state)
     ct_shape_t in[2], out[1];
     ct_status_t st;
 
-    in[0] = shape(CT_DTYPE_F32, 1, a);
-    in[1] = shape(CT_DTYPE_UNDEFINED, -1, NULL);
-    out[0] = shape(CT_DTYPE_UNDEFINED, -1, NULL);
+    in[0] = tu_shape(CT_DTYPE_F32, 1, a);
+    in[1] = tu_shape(CT_DTYPE_UNDEFINED, -1, NULL);
+    out[0] = tu_shape(CT_DTYPE_UNDEFINED, -1, NULL);
     assert_int_equal(op->schema->infer_cb(op, in, out, &st), CT_OK);
     assert_int_equal(out[0].ndim, -1);
     assert_int_equal(out[0].dtype, CT_DTYPE_F32);
@@ -877,13 +839,13 @@ static void test_add_infer_incompatible_returns_eshape(void **state)
     ct_status_t st;
     int rc;
 
-    in[0] = shape(CT_DTYPE_F32, 2, a);
-    in[1] = shape(CT_DTYPE_F32, 1, b);
-    out[0] = shape(CT_DTYPE_UNDEFINED, -1, NULL);
+    in[0] = tu_shape(CT_DTYPE_F32, 2, a);
+    in[1] = tu_shape(CT_DTYPE_F32, 1, b);
+    out[0] = tu_shape(CT_DTYPE_UNDEFINED, -1, NULL);
     ct_status_clear(&st);
     rc = op->schema->infer_cb(op, in, out, &st);
     tu_assert_status(&st, rc, CT_ESHAPE, "cannot broadcast A [2, 3] with B");
-    in[1] = shape(CT_DTYPE_I32, 2, a);
+    in[1] = tu_shape(CT_DTYPE_I32, 2, a);
     ct_status_clear(&st);
     rc = op->schema->infer_cb(op, in, out, &st);
     tu_assert_status(&st, rc, CT_ETYPE, "A is FLOAT but B is INT32");
@@ -903,9 +865,9 @@ static void test_add_infer_legacy_keeps_a_shape(void **state)
     tu_arg_i(def, "broadcast", 1);
     tu_arg_i(def, "axis", 1);
     op = create_op(e, def);
-    in[0] = shape(CT_DTYPE_F32, 4, a);
-    in[1] = shape(CT_DTYPE_F32, 1, b);
-    out[0] = shape(CT_DTYPE_UNDEFINED, -1, NULL);
+    in[0] = tu_shape(CT_DTYPE_F32, 4, a);
+    in[1] = tu_shape(CT_DTYPE_F32, 1, b);
+    out[0] = tu_shape(CT_DTYPE_UNDEFINED, -1, NULL);
     assert_int_equal(op->schema->infer_cb(op, in, out, &st), CT_OK);
     assert_int_equal(out[0].ndim, 4);
     assert_memory_equal(out[0].dims, a, sizeof(a));
@@ -917,7 +879,7 @@ static void test_add_infer_legacy_keeps_a_shape(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_env, teardown_env)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_env_setup, tu_env_teardown)
         T(test_add_case_table_matches_reference),
         T(test_sub_case_table_matches_reference),
         T(test_mul_case_table_matches_reference),

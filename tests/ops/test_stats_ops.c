@@ -19,29 +19,12 @@
 
 #include "cortado/net.h"
 #include "cortado/stats.h"
+#include "op_test.h"
 #include "test_util.h"
 
 /* ---- fixtures ---- */
 
-static int setup_env(void **state)
-{
-    struct tu_env *e = calloc(1, sizeof(*e));
-
-    if (e == NULL)
-        return -1;
-    tu_env_init(e);
-    *state = e;
-    return 0;
-}
-
-static int teardown_env(void **state)
-{
-    struct tu_env *e = *state;
-
-    tu_env_destroy(e);
-    free(e);
-    return 0;
-}
+/* setup/teardown: tu_env_setup / tu_env_teardown (op_test.h). */
 
 /* ---- helpers ---- */
 
@@ -141,6 +124,31 @@ static Caffe2__OperatorDef *put_op(const char *type, const char *input,
     return op;
 }
 
+/* Feeds n values v into blob "value", runs the put op (with bound = 1 when
+ * bound), then exports the global registry. */
+static void put_and_export(struct tu_env *e, Caffe2__OperatorDef *op, int n,
+                           const double *v, bool bound)
+{
+    feed_f64(e, "value", n, v);
+    if (bound)
+        tu_arg_i(op, "bound", 1);
+    run_ok(e, op);
+    export_op(e, NULL, -1);
+}
+
+/* The exported "<stat>/stat_value/sum" and ".../count" of an average-like
+ * stat. */
+static void assert_sum_count(struct tu_env *e, const char *stat, int64_t sum,
+                             int64_t count)
+{
+    char key[128];
+
+    snprintf(key, sizeof(key), "%s/stat_value/sum", stat);
+    assert_int_equal(exported(e, key), sum);
+    snprintf(key, sizeof(key), "%s/stat_value/count", stat);
+    assert_int_equal(exported(e, key), count);
+}
+
 /* ---- spec §8.1: stats_ops_test.py test_stats_ops ---- */
 
 static void test_stat_registry_ops_caffe2_test_stats_ops(void **state)
@@ -182,14 +190,9 @@ static void test_average_put_caffe2_default_value(void **state)
     Caffe2__OperatorDef *op =
         put_op("AveragePut", "value", "stat", INT64_C(1000000000000));
 
-    feed_f64(e, "value", 0, NULL);
-    tu_arg_i(op, "bound", 1);
     tu_arg_f(op, "default_value", 16.0f);
-    run_ok(e, op);
-    export_op(e, NULL, -1);
-    assert_int_equal(exported(e, "stat/stat_value/sum"),
-                     INT64_C(16000000000000));
-    assert_int_equal(exported(e, "stat/stat_value/count"), 1);
+    put_and_export(e, op, 0, NULL, true);
+    assert_sum_count(e, "stat", INT64_C(16000000000000), 1);
 }
 
 static void test_average_put_caffe2_clamp(void **state)
@@ -199,12 +202,8 @@ static void test_average_put_caffe2_clamp(void **state)
     Caffe2__OperatorDef *op =
         put_op("AveragePut", "value", "stat", INT64_C(1000000000000000000));
 
-    feed_f64(e, "value", 1, &v);
-    tu_arg_i(op, "bound", 1);
-    run_ok(e, op);
-    export_op(e, NULL, -1);
-    assert_int_equal(exported(e, "stat/stat_value/sum"), INT64_MAX);
-    assert_int_equal(exported(e, "stat/stat_value/count"), 1);
+    put_and_export(e, op, 1, &v, true);
+    assert_sum_count(e, "stat", INT64_MAX, 1);
 }
 
 static void test_average_put_caffe2_clamp_with_out_of_bounds(void **state)
@@ -214,12 +213,8 @@ static void test_average_put_caffe2_clamp_with_out_of_bounds(void **state)
     Caffe2__OperatorDef *op =
         put_op("AveragePut", "value", "stat", INT64_C(1000000000000));
 
-    feed_f64(e, "value", 1, &v);
-    tu_arg_i(op, "bound", 1);
-    run_ok(e, op);
-    export_op(e, NULL, -1);
-    assert_int_equal(exported(e, "stat/stat_value/sum"), INT64_MAX);
-    assert_int_equal(exported(e, "stat/stat_value/count"), 1);
+    put_and_export(e, op, 1, &v, true);
+    assert_sum_count(e, "stat", INT64_MAX, 1);
 }
 
 static void test_average_put_caffe2_avg_put_ops(void **state)
@@ -227,11 +222,8 @@ static void test_average_put_caffe2_avg_put_ops(void **state)
     struct tu_env *e = *state;
     const double v = 15.1111;
 
-    feed_f64(e, "value", 1, &v);
-    run_ok(e, put_op("AveragePut", "value", "a1", 10000));
-    export_op(e, NULL, -1);
-    assert_int_equal(exported(e, "a1/stat_value/sum"), 151111);
-    assert_int_equal(exported(e, "a1/stat_value/count"), 1);
+    put_and_export(e, put_op("AveragePut", "value", "a1", 10000), 1, &v, false);
+    assert_sum_count(e, "a1", 151111, 1);
 }
 
 static void test_increment_put_caffe2_increment_put_ops(void **state)
@@ -239,9 +231,8 @@ static void test_increment_put_caffe2_increment_put_ops(void **state)
     struct tu_env *e = *state;
     const double v = 15.1111;
 
-    feed_f64(e, "value", 1, &v);
-    run_ok(e, put_op("IncrementPut", "value", "i1", 10000));
-    export_op(e, NULL, -1);
+    put_and_export(e, put_op("IncrementPut", "value", "i1", 10000), 1, &v,
+                   false);
     assert_int_equal(exported(e, "i1/stat_value"), 151111);
 }
 
@@ -250,11 +241,8 @@ static void test_stddev_put_caffe2_stddev_put_ops(void **state)
     struct tu_env *e = *state;
     const double v = 15.1111;
 
-    feed_f64(e, "value", 1, &v);
-    run_ok(e, put_op("StdDevPut", "value", "s1", 10000));
-    export_op(e, NULL, -1);
-    assert_int_equal(exported(e, "s1/stat_value/sum"), 151111);
-    assert_int_equal(exported(e, "s1/stat_value/count"), 1);
+    put_and_export(e, put_op("StdDevPut", "value", "s1", 10000), 1, &v, false);
+    assert_sum_count(e, "s1", 151111, 1);
     assert_true(find_key(e, "s1/stat_value/sumoffset") >= 0);
     assert_true(find_key(e, "s1/stat_value/sumsqoffset") >= 0);
 }
@@ -886,7 +874,7 @@ static void test_stddev_put_fixed_offset_true_variance(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_env, teardown_env)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_env_setup, tu_env_teardown)
     const struct CMUnitTest tests[] = {
         T(test_stat_registry_ops_caffe2_test_stats_ops),
         T(test_average_put_caffe2_default_value),
