@@ -18,7 +18,17 @@
 #include "cortado/proto.h"
 #include "test_util.h"
 
-enum { K = 4, B = 8, D = 16, H = 32, C = 10 };
+enum { K = 4, C = 10 };
+
+/* Micro-batch rows, input width and hidden width of the MLP. */
+struct sizes {
+    int b, d, h;
+};
+
+/* Small enough that no op splits its work; and a size at which FC's
+ * intra-op row split (ct_parallel_for over rows) would apply. */
+static const struct sizes small = {8, 16, 32};
+static const struct sizes large = {64, 256, 256};
 
 static const char *fwd_txt =
     "name: \"mlp\"\n"
@@ -42,45 +52,55 @@ static ct_netdef_t *parse(const char *txt)
     return def;
 }
 
-static void make_env(struct tu_env *e, int n_threads)
+static void make_env(struct tu_env *e, int n_threads, int intra_op)
 {
     struct ct_engine_config cfg;
     ct_status_t st = {0};
 
     ct_engine_config_init(&cfg);
     cfg.n_threads = n_threads;
+    cfg.intra_op = intra_op;
     assert_int_equal(ct_engine_new(&cfg, &e->eng, &st), CT_OK);
     assert_int_equal(ct_workspace_new(e->eng, NULL, &e->ws, &st), CT_OK);
 }
 
-static void feed_params(ct_workspace_t *ws)
+static void feed_params(ct_workspace_t *ws, const struct sizes *z)
 {
-    static float w1[H * D], b1[H], w2[C * H], b2[C];
-    const int64_t dw1[2] = {H, D}, db1[1] = {H}, dw2[2] = {C, H}, db2[1] = {C};
+    const int64_t dw1[2] = {z->h, z->d}, db1[1] = {z->h}, dw2[2] = {C, z->h},
+                  db2[1] = {C};
+    float *w1 = test_malloc((size_t)(z->h * z->d) * sizeof(float));
+    float *b1 = test_malloc((size_t)z->h * sizeof(float));
+    float *w2 = test_malloc((size_t)(C * z->h) * sizeof(float));
+    float b2[C];
 
-    tu_fill_uniform(w1, H * D, -0.3f, 0.3f, 1);
-    tu_fill_uniform(b1, H, -0.1f, 0.1f, 2);
-    tu_fill_uniform(w2, C * H, -0.3f, 0.3f, 3);
+    tu_fill_uniform(w1, (size_t)(z->h * z->d), -0.3f, 0.3f, 1);
+    tu_fill_uniform(b1, (size_t)z->h, -0.1f, 0.1f, 2);
+    tu_fill_uniform(w2, (size_t)(C * z->h), -0.3f, 0.3f, 3);
     tu_fill_uniform(b2, C, -0.1f, 0.1f, 4);
     tu_feed_f32(ws, "W1", 2, dw1, w1);
     tu_feed_f32(ws, "b1", 1, db1, b1);
     tu_feed_f32(ws, "W2", 2, dw2, w2);
     tu_feed_f32(ws, "b2", 1, db2, b2);
+    test_free(w1);
+    test_free(b1);
+    test_free(w2);
 }
 
-static void feed_batch(ct_workspace_t *ws, int k, const char *data,
-                       const char *label)
+static void feed_batch(ct_workspace_t *ws, const struct sizes *z, int k,
+                       const char *data, const char *label)
 {
-    float x[B * D];
-    int32_t y[B];
-    const int64_t dx[2] = {B, D}, dy[1] = {B};
+    float *x = test_malloc((size_t)(z->b * z->d) * sizeof(float));
+    int32_t *y = test_malloc((size_t)z->b * sizeof(int32_t));
+    const int64_t dx[2] = {z->b, z->d}, dy[1] = {z->b};
     int i;
 
-    tu_fill_uniform(x, B * D, -1, 1, 100 + (uint64_t)k);
-    for (i = 0; i < B; i++)
+    tu_fill_uniform(x, (size_t)(z->b * z->d), -1, 1, 100 + (uint64_t)k);
+    for (i = 0; i < z->b; i++)
         y[i] = (i * 7 + k * 3) % C;
     tu_feed_f32(ws, data, 2, dx, x);
     tu_feed(ws, label, CT_DTYPE_I32, 1, dy, y);
+    test_free(x);
+    test_free(y);
 }
 
 static void assert_same_bits(ct_workspace_t *a, ct_workspace_t *b,
@@ -93,7 +113,10 @@ static void assert_same_bits(ct_workspace_t *a, ct_workspace_t *b,
         fail_msg("%s differs between accumulated and sequential", name);
 }
 
-static void test_grad_accum_equals_sequential(void **state)
+/* K micro-batches accumulated on the dag executor with 2 threads (intra-op
+ * mode `intra_op`) against the same micro-batches run one after the other
+ * in one workspace of a one-thread engine, over 3 steps. */
+static void check_equals_sequential(const struct sizes *z, int intra_op)
 {
     struct tu_env acc, seq;
     ct_status_t st = {0};
@@ -105,7 +128,6 @@ static void test_grad_accum_equals_sequential(void **state)
     size_t off, i;
     int k, it;
 
-    (void)state;
     cfg.k = K;
     cfg.params = params;
     cfg.n_params = 4;
@@ -117,22 +139,22 @@ static void test_grad_accum_equals_sequential(void **state)
         fail_msg("%s", st.msg);
 
     /* Accumulated, on the dag executor with 2 threads. */
-    make_env(&acc, 2);
-    feed_params(acc.ws);
+    make_env(&acc, 2, intra_op);
+    feed_params(acc.ws, z);
     for (k = 0; k < K; k++) {
         char d[16], l[16];
         snprintf(d, sizeof(d), "data_%d", k);
         snprintf(l, sizeof(l), "label_%d", k);
-        feed_batch(acc.ws, k, d, l);
+        feed_batch(acc.ws, z, k, d, l);
     }
     if (ct_net_new(acc.ws, step, NULL, &step_net, &st) != CT_OK)
         fail_msg("%s", st.msg);
 
     /* Sequential: one forward+backward net, K runs, copies, then the
      * same Sum order and update. */
-    make_env(&seq, 1);
-    feed_params(seq.ws);
-    feed_batch(seq.ws, 0, "data", "label");
+    make_env(&seq, 1, CT_INTRA_OP_POOL);
+    feed_params(seq.ws, z);
+    feed_batch(seq.ws, z, 0, "data", "label");
     assert_int_equal(ct_proto_copy(&fwd->base, (ProtobufCMessage **)&fb, &st),
                      CT_OK);
     {
@@ -175,7 +197,7 @@ static void test_grad_accum_equals_sequential(void **state)
         if (ct_net_run(step_net, &st) != CT_OK)
             fail_msg("%s", st.msg);
         for (k = 0; k < K; k++) {
-            feed_batch(seq.ws, k, "data", "label");
+            feed_batch(seq.ws, z, k, "data", "label");
             assert_int_equal(ct_net_run(fb_net, &st), CT_OK);
             for (i = 0; i < 4; i++) {
                 char g[32];
@@ -209,6 +231,64 @@ static void test_grad_accum_equals_sequential(void **state)
     tu_env_destroy(&acc);
 }
 
+static void test_grad_accum_equals_sequential(void **state)
+{
+    (void)state;
+    check_equals_sequential(&small, CT_INTRA_OP_POOL);
+}
+
+/* With intra-op parallelism off, the scopes are the only parallelism and
+ * the result still equals the one-thread sequential run at sizes where
+ * FC would split its rows (which changes OpenBLAS's rounding). */
+static void
+test_grad_accum_serial_intra_op_large_equals_sequential(void **state)
+{
+    (void)state;
+    check_equals_sequential(&large, CT_INTRA_OP_SERIAL);
+}
+
+static void test_grad_accum_bad_config_returns_einval(void **state)
+{
+    static const char *const inputs[2] = {"data", "label"};
+    struct ct_grad_accum_config cfg = {0};
+    ct_netdef_t *fwd = parse(fwd_txt), *anon, *step = NULL;
+    ct_status_t st = {0};
+
+    (void)state;
+    cfg.k = 0;
+    cfg.params = params;
+    cfg.n_params = 4;
+    cfg.inputs = inputs;
+    cfg.n_inputs = 2;
+    cfg.loss = "loss";
+    assert_int_equal(ct_netdef_build_grad_accum(fwd, &cfg, &step, &st),
+                     CT_EINVAL);
+    assert_non_null(strstr(st.msg, "need k >= 1 (got 0)"));
+    assert_null(step);
+    cfg.k = 2;
+    cfg.n_params = 0;
+    assert_int_equal(ct_netdef_build_grad_accum(fwd, &cfg, &step, &st),
+                     CT_EINVAL);
+    cfg.n_params = 4;
+    cfg.loss = NULL;
+    assert_int_equal(ct_netdef_build_grad_accum(fwd, &cfg, &step, &st),
+                     CT_EINVAL);
+    cfg.loss = "loss";
+    anon = parse(fwd_txt + strlen("name: \"mlp\"\n"));
+    assert_int_equal(ct_netdef_build_grad_accum(anon, &cfg, &step, &st),
+                     CT_EINVAL);
+    assert_non_null(strstr(st.msg, "a named net"));
+    assert_null(step);
+    /* A loss no op writes: the gradient builder's error. */
+    cfg.loss = "nope";
+    assert_int_equal(ct_netdef_build_grad_accum(fwd, &cfg, &step, &st),
+                     CT_ENOTFOUND);
+    assert_non_null(strstr(st.msg, "nope"));
+    assert_null(step);
+    ct_netdef_free(anon);
+    ct_netdef_free(fwd);
+}
+
 /* The K scopes overlap: a 30 ms busy NoOp in the forward net (no
  * gradient, no effect on the values); an observer on every subnet sees
  * two of them running at the same moment (no timing assertion). */
@@ -236,14 +316,14 @@ static void test_grad_accum_scopes_overlap(void **state)
     cfg.n_inputs = 2;
     cfg.loss = "loss";
     assert_int_equal(ct_netdef_build_grad_accum(fwd, &cfg, &step, &st), CT_OK);
-    make_env(&e, 2);
+    make_env(&e, 2, CT_INTRA_OP_POOL);
     watch = tu_overlap_watch(e.eng, "NoOp");
-    feed_params(e.ws);
+    feed_params(e.ws, &small);
     for (k = 0; k < K; k++) {
         char d[16], l[16];
         snprintf(d, sizeof(d), "data_%d", k);
         snprintf(l, sizeof(l), "label_%d", k);
-        feed_batch(e.ws, k, d, l);
+        feed_batch(e.ws, &small, k, d, l);
     }
     if (ct_net_new(e.ws, step, NULL, &net, &st) != CT_OK)
         fail_msg("%s", st.msg);
@@ -262,6 +342,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grad_accum_equals_sequential),
+        cmocka_unit_test(
+            test_grad_accum_serial_intra_op_large_equals_sequential),
+        cmocka_unit_test(test_grad_accum_bad_config_returns_einval),
         cmocka_unit_test(test_grad_accum_scopes_overlap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
