@@ -18,8 +18,9 @@
  *
  * GEMM: OpenBLAS's single-threaded cblas_sgemm, row-major. Rows of Y are
  * first set to b, then accumulated with beta = 1, so the bias costs no
- * second GEMM. The kernel computes rows [r0, r1), so ct_parallel_for can
- * split M across workers with W shared read-only.
+ * second GEMM. Y is cut into tiles that depend on the shape only (see
+ * fc_tiling), run through ct_parallel_for with W shared read-only, so the
+ * result is bit-identical at every thread count.
  *
  * Gradients: FCGradient and FCTransposedGradient (Caffe2's names), inputs
  * X, W, dY; outputs dW (W's dims), db ([N]) and, optionally, dX (X's
@@ -44,8 +45,9 @@ struct fc_state {
 struct fc_job {
     const float *x, *w, *b;
     float *y;
-    int64_t n, k;
-    bool transposed; /* W is [K, N] */
+    int64_t m, n, k;
+    int64_t bm, bn, n_cb; /* tile rows, tile columns, column blocks */
+    bool transposed;      /* W is [K, N] */
 };
 
 /* Product of dims [lo, hi) with an overflow check. */
@@ -123,31 +125,63 @@ static int fc_dims(const struct fc_state *s, bool transposed, int xn,
 #undef SB
 }
 
-/* Rows [r0, r1) of Y. N > 0. */
-static void fc_rows(const struct fc_job *j, int64_t r0, int64_t r1)
-{
-    const int64_t n = j->n, k = j->k;
-    int64_t r, m;
+/* The tiling of Y depends on M, N and K only, never on the number of
+ * threads: every tile is one GEMM call, and BLAS results for a row depend
+ * on the shape of the call that computed it, so a thread-dependent split
+ * would make results differ between thread counts (and tiny row chunks
+ * repeat the packing of W, which made a 64 x 784 x 512 FC 3-14x slower).
+ * Row blocks of FC_TILE_M; when M alone gives fewer than 8 tiles, columns
+ * are cut too, in blocks of at least FC_TILE_N_MIN (multiple of 16). */
+#define FC_TILE_M 256
+#define FC_TILE_N_MIN 128
+#define FC_SPLIT_MIN_FLOP (1 << 21)
 
-    for (r = r0; r < r1; r++)
-        memcpy(j->y + r * n, j->b, (size_t)n * sizeof(float));
-    if (k == 0)
-        return; /* X * W is all zeros */
-    for (r = r0; r < r1; r += m) {
-        m = r1 - r < INT32_MAX ? r1 - r : INT32_MAX;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans,
-                    j->transposed ? CblasNoTrans : CblasTrans, (blasint)m,
-                    (blasint)n, (blasint)k, 1.0f, j->x + r * k, (blasint)k,
-                    j->w, (blasint)(j->transposed ? n : k), 1.0f, j->y + r * n,
-                    (blasint)n);
+static void fc_tiling(struct fc_job *j)
+{
+    int64_t n_rb;
+
+    j->bm = j->m < FC_TILE_M ? j->m : FC_TILE_M;
+    j->bn = j->n;
+    n_rb = (j->m + j->bm - 1) / j->bm;
+    if (n_rb < 8 &&
+        2.0 * (double)j->m * (double)j->n * (double)j->k >= FC_SPLIT_MIN_FLOP) {
+        int64_t bn = (j->n + 7) / 8;
+        bn = (bn + 15) / 16 * 16;
+        j->bn = bn < FC_TILE_N_MIN ? FC_TILE_N_MIN : bn;
+        if (j->bn > j->n)
+            j->bn = j->n;
     }
+    j->n_cb = (j->n + j->bn - 1) / j->bn;
 }
 
-/* ct_parallel_for body: rows [r0, r1) of Y. */
-static void fc_rows_cb(void *arg, int64_t r0, int64_t r1, int ith)
+/* Tile t of Y: Y[r0:r1, c0:c1] = b[c0:c1] + X[r0:r1, :] W[c0:c1, :]^T. */
+static void fc_tile(const struct fc_job *j, int64_t t)
 {
+    const int64_t n = j->n, k = j->k;
+    int64_t r0 = t / j->n_cb * j->bm, c0 = t % j->n_cb * j->bn;
+    int64_t r1 = r0 + j->bm < j->m ? r0 + j->bm : j->m;
+    int64_t c1 = c0 + j->bn < n ? c0 + j->bn : n;
+    int64_t r;
+
+    for (r = r0; r < r1; r++)
+        memcpy(j->y + r * n + c0, j->b + c0, (size_t)(c1 - c0) * sizeof(float));
+    if (k == 0)
+        return; /* X * W is all zeros */
+    cblas_sgemm(
+        CblasRowMajor, CblasNoTrans, j->transposed ? CblasNoTrans : CblasTrans,
+        (blasint)(r1 - r0), (blasint)(c1 - c0), (blasint)k, 1.0f, j->x + r0 * k,
+        (blasint)k, j->transposed ? j->w + c0 : j->w + c0 * k,
+        (blasint)(j->transposed ? n : k), 1.0f, j->y + r0 * n + c0, (blasint)n);
+}
+
+/* ct_parallel_for body: tiles [t0, t1) of Y. */
+static void fc_tiles_cb(void *arg, int64_t t0, int64_t t1, int ith)
+{
+    int64_t t;
+
     (void)ith;
-    fc_rows(arg, r0, r1);
+    for (t = t0; t < t1; t++)
+        fc_tile(arg, t);
 }
 
 static int fc_run_common(ct_op_ctx_t *ctx, bool transposed)
@@ -192,16 +226,13 @@ static int fc_run_common(ct_op_ctx_t *ctx, bool transposed)
     j.w = CT_CDATA(w, float);
     j.b = CT_CDATA(b, float);
     j.y = CT_DATA(y, float);
+    j.m = m;
     j.n = n;
     j.k = k;
     j.transposed = transposed;
-    /* Rows are independent. A chunk of rows should carry ~1 MFLOP so the
-     * fork-join (a few us) stays small against the GEMM. */
-    {
-        int64_t per_row = 2 * n * (k > 0 ? k : 1);
-        int64_t grain = per_row >= (1 << 20) ? 1 : (1 << 20) / per_row;
-        return ct_parallel_for(ctx, m, grain, fc_rows_cb, &j);
-    }
+    fc_tiling(&j);
+    return ct_parallel_for(ctx, (m + j.bm - 1) / j.bm * j.n_cb, 1, fc_tiles_cb,
+                           &j);
 }
 
 static int fc_run(ct_op_ctx_t *ctx)

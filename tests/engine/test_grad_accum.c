@@ -25,8 +25,8 @@ struct sizes {
     int b, d, h;
 };
 
-/* Small enough that no op splits its work; and a size at which FC's
- * intra-op row split (ct_parallel_for over rows) would apply. */
+/* Small enough that no op splits its work; and a size at which FC cuts
+ * its output into tiles run through ct_parallel_for. */
 static const struct sizes small = {8, 16, 32};
 static const struct sizes large = {64, 256, 256};
 
@@ -247,6 +247,14 @@ test_grad_accum_serial_intra_op_large_equals_sequential(void **state)
     check_equals_sequential(&large, CT_INTRA_OP_SERIAL);
 }
 
+/* With intra-op parallelism on as well, FC's tiles depend on the shape
+ * only, so the result is still bit-identical to the one-thread run. */
+static void test_grad_accum_pool_intra_op_large_equals_sequential(void **state)
+{
+    (void)state;
+    check_equals_sequential(&large, CT_INTRA_OP_POOL);
+}
+
 static void test_grad_accum_bad_config_returns_einval(void **state)
 {
     static const char *const inputs[2] = {"data", "label"};
@@ -344,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_grad_accum_equals_sequential),
         cmocka_unit_test(
             test_grad_accum_serial_intra_op_large_equals_sequential),
+        cmocka_unit_test(test_grad_accum_pool_intra_op_large_equals_sequential),
         cmocka_unit_test(test_grad_accum_bad_config_returns_einval),
         cmocka_unit_test(test_grad_accum_scopes_overlap),
     };

@@ -16,16 +16,14 @@
  * <param>_grad, lr) -> <param> follows (lr negative for descent), and
  * Sum(<loss>_k...) -> <loss> gives the summed loss. See docs/scopes.md.
  *
- * Bits: the step equals the K micro-batches run one after the other only
- * if each op computes the same bits inside a scope as outside. Ops that
- * split their work with ct_parallel_for may not: FC's row split changes
- * OpenBLAS's rounding. On an engine with more than one thread and
- * intra_op CT_INTRA_OP_POOL (the default) the step equals the sequential
- * run on an engine of the same configuration, not a one-thread run; with
- * CT_INTRA_OP_SERIAL it equals the one-thread run. SERIAL is also the
- * fast choice when K >= threads: the scopes are the parallelism, and a
- * row-split GEMM inside a busy scope is slower than one whole GEMM
- * (docs/training.md, "Benchmark: gradient accumulation").
+ * Bits: the step equals the K micro-batches run one after the other,
+ * bit for bit, at any thread count and intra-op mode: the ops that split
+ * their work with ct_parallel_for cut it by shape only (FC's output tiles,
+ * see ops/fc.c), never by the number of threads. CT_INTRA_OP_SERIAL is
+ * still the faster choice when K >= threads: the scopes are then the
+ * parallelism, and a GEMM cut into tiles inside a busy scope repeats the
+ * packing of its operands (docs/training.md, "Benchmark: gradient
+ * accumulation").
  *
  * Cost per step: the child workspaces and their compiled subnets are
  * made by the first run and reused (CreateScope empties the stack but
