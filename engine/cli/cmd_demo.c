@@ -849,6 +849,11 @@ static int run_demo(struct demo *d)
         return rc;
     ct_engine_config_init(&ecfg);
     ecfg.n_threads = (int)d->a.threads;
+    /* With at least one scope per thread the scopes are the parallelism:
+     * ops inside them run whole (docs/training.md, gradient accumulation
+     * benchmark). Results are the same bits either way. */
+    if (d->a.k >= d->a.threads)
+        ecfg.intra_op = CT_INTRA_OP_SERIAL;
     rc = ct_engine_new(&ecfg, &d->eng, &d->st);
     if (rc == CT_OK)
         rc = ct_workspace_new(d->eng, NULL, &d->ws, &d->st);
