@@ -94,6 +94,11 @@ static int bounds_args(ct_op_t *op, struct random_fill_state *s,
         rc = ct__arg_float(op, "min", 0.0f, &s->a, st);
         if (rc == CT_OK)
             rc = ct__arg_float(op, "max", 1.0f, &s->b, st);
+        if (rc == CT_OK && (!isfinite(s->a) || !isfinite(s->b)))
+            return ct_status_setf(st, CT_EARG,
+                                  "min and max must be finite: min=%g, "
+                                  "max=%g",
+                                  (double)s->a, (double)s->b);
         if (rc == CT_OK && !(s->a < s->b))
             return ct_status_setf(st, CT_EARG,
                                   "Max value should be bigger than min "
