@@ -487,7 +487,7 @@ static void test_net_1000_runs_and_100_compiles_stay_at_baseline(void **state)
 
 /* ---- C8: a very large net ---- */
 
-static void test_net_of_100k_ops_compiles_and_runs_in_bounded_time(void **s)
+static void test_net_of_100k_ops_compiles_and_runs(void **s)
 {
     const int n_ops = 100000;
     ct_engine_t *eng = engine_with(2, 0);
@@ -496,7 +496,6 @@ static void test_net_of_100k_ops_compiles_and_runs_in_bounded_time(void **s)
     ct_net_t *net;
     ct_status_t st;
     char in[16], out[16];
-    time_t t0;
     int i;
 
     (void)s;
@@ -509,7 +508,6 @@ static void test_net_of_100k_ops_compiles_and_runs_in_bounded_time(void **s)
         snprintf(out, sizeof(out), "b%d", i % 64);
         def->op[def->n_op++] = tu_op("Relu", in, out);
     }
-    t0 = time(NULL);
     assert_int_equal(ct_workspace_new(eng, NULL, &ws, &st), CT_OK);
     tu_feed_f32(ws, "b0", 1, (const int64_t[]){2}, (const float[]){1, -1});
     if (ct_net_new(ws, def, NULL, &net, &st) != CT_OK)
@@ -521,9 +519,8 @@ static void test_net_of_100k_ops_compiles_and_runs_in_bounded_time(void **s)
                 1.0f);
     ct_net_free(net);
     ct_workspace_free(ws);
-    /* Compile + run + free: well under 1 s in a release build, a few
-     * seconds under ASan. */
-    assert_true(time(NULL) - t0 < 60);
+    /* No time bound here (no timed assertions): a quadratic compile would
+     * show as a ctest timeout; perf/bench_net measures the cost per op. */
     tu_net_free(def);
     ct_engine_free(eng);
 }
@@ -634,8 +631,7 @@ int main(void)
         cmocka_unit_test(test_stat_add_negative_deltas_keep_exact_sum),
         cmocka_unit_test(test_address_space_limit_gives_enomem),
         cmocka_unit_test(test_net_1000_runs_and_100_compiles_stay_at_baseline),
-        cmocka_unit_test(
-            test_net_of_100k_ops_compiles_and_runs_in_bounded_time),
+        cmocka_unit_test(test_net_of_100k_ops_compiles_and_runs),
         cmocka_unit_test(test_save_load_cycles_keep_fd_count),
         cmocka_unit_test(test_engine_free_leaves_no_thread),
     };
