@@ -19,7 +19,7 @@ DEB_PACKAGES := cmake make gcc g++ clang clang-format pkg-config python3 python3
 	libcmocka-dev libopenblas-pthread-dev libtbb-dev liblmdb-dev \
 	libclang-rt-14-dev
 
-.PHONY: all deps build test run asan tsan fuzz clean format format-check
+.PHONY: all deps build test run asan tsan fuzz clean format format-check bench-nets
 
 all: build
 
@@ -90,6 +90,37 @@ fuzz: deps
 	  $(FUZZ_BUILD)/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	    -rss_limit_mb=2048 -timeout=10 $(FUZZ_BUILD)/corpus_$$t || exit 1; \
 	done
+
+# The peer comparison of issue 7 (perf/bench_nets, docs/peers.md): installs
+# PyTorch (Debian's python3-torch, python3-torchvision; apt-get when root)
+# and ONNX Runtime (npm onnxruntime-node with --ignore-scripts, into the
+# gitignored perf/peers/node_modules), builds, then runs ResNet-50 and
+# SqueezeNet at batch 1 and 8, 1 and 2 threads in the three engines.
+BENCH_NETS_ARGS ?=
+PEER_DEB_PACKAGES := python3-torch python3-torchvision python3-numpy
+bench-nets: build
+	@missing=""; \
+	for p in $(PEER_DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "cortado: installing Debian packages:$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "cortado: missing Debian packages; run as root:"; \
+	    echo "  apt-get install -y$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+	@if ! (cd perf/peers && node -e 'require("onnxruntime-node")' 2>/dev/null); then \
+	  echo "cortado: installing onnxruntime-node into perf/peers/node_modules"; \
+	  cd perf/peers && npm install --ignore-scripts --no-audit --no-fund \
+	    --no-package-lock; \
+	fi
+	/usr/bin/python3 perf/bench_nets --require-peers --cortado $(BUILD)/cortado $(BENCH_NETS_ARGS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
