@@ -10,6 +10,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
+CLANG_BUILD ?= build-clang
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
@@ -17,9 +18,9 @@ CMAKE_ARGS ?=
 DEB_PACKAGES := cmake make gcc g++ clang clang-format pkg-config python3 python3-numpy \
 	libhwloc-dev libprotobuf-c-dev protobuf-c-compiler libjemalloc-dev \
 	libcmocka-dev libopenblas-pthread-dev libtbb-dev liblmdb-dev \
-	libclang-rt-14-dev
+	libclang-rt-14-dev libomp-dev
 
-.PHONY: all deps build test run asan tsan fuzz clean format format-check bench-nets
+.PHONY: all deps build test run asan tsan clang fuzz clean format format-check bench-nets
 
 all: build
 
@@ -75,6 +76,15 @@ tsan: deps
 	  --timeout 900 -R '$(TSAN_TESTS)'
 	TSAN_OPTIONS=halt_on_error=1 ./$(TSAN_BUILD)/perf/stress_sched \
 	  --seeds 10 --max-nodes 2000
+
+# The release configuration built with clang (OpenMP and jemalloc on, as a
+# user's `CC=clang` build has them; the TSan build turns both off), -Werror,
+# then the unit tests.
+clang: deps
+	CC=clang CXX=clang++ cmake -S . -B $(CLANG_BUILD) -DCMAKE_BUILD_TYPE=Release \
+	  -DCT_WERROR=ON $(CMAKE_ARGS)
+	cmake --build $(CLANG_BUILD) -j$(JOBS)
+	ctest --test-dir $(CLANG_BUILD) --output-on-failure -j$(JOBS) --timeout 600 -L unit
 
 # libFuzzer targets (tests/fuzz/) under ASan + UBSan, FUZZ_SECONDS each.
 FUZZ_BUILD ?= build-fuzz
