@@ -109,6 +109,16 @@ static int create_filled(ct_workspace_t *ws, const struct ct_fill_config *cfg,
     return CT_OK;
 }
 
+static int64_t shape_elements(const ct_shape_t *sh)
+{
+    int64_t n = 1;
+    int d;
+
+    for (d = 0; d < sh->ndim; d++)
+        n *= sh->dims[d];
+    return n;
+}
+
 static int check_config(const struct ct_fill_config *cfg, ct_status_t *st)
 {
     size_t i, j;
@@ -233,13 +243,17 @@ int ct_workspace_fill_params(ct_workspace_t *ws, const ct_netdef_t *def,
             rep.n_params++;
         } else if (b->hinted) {
             rc = create_filled(ws, cfg, b->name, &b->shape, b->kind, st);
-            if (b->kind != CT__PARAM_NONE)
+            if (b->kind != CT__PARAM_NONE) {
+                /* shape inference counts only the params it sized; a
+                 * parameter whose shape was given counts here. */
                 rep.n_params++;
-            else
+                rep.n_param_elements += shape_elements(&b->shape);
+            } else {
                 rep.n_inputs++;
+            }
         }
     }
-    rep.n_param_elements = res.n_param_elements;
+    rep.n_param_elements += res.n_param_elements;
     rep.n_widths = res.n_widths;
     rep.n_widths_default = res.n_widths_default;
     rep.flops = res.flops;

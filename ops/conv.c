@@ -24,8 +24,8 @@
  * GetConvGradient does.
  *
  * Kernel: im2col + cblas_sgemm tiles, a plain GEMM for 1x1 kernels, a
- * direct loop for NCHW depthwise (ops/conv_gemm.c), over items split by
- * ct__conv_for.
+ * direct loop for NCHW depthwise (ops/conv_gemm.c), over items fitted to
+ * the engine's lanes (ct__conv_job_fit) and split by ct__conv_for.
  */
 #include <string.h>
 
@@ -85,6 +85,7 @@ static int conv_run(ct_op_ctx_t *ctx)
         return CT_OK;
     ct__conv_job_init(&j, &g);
     lanes = ct__conv_n_lanes(ctx);
+    ct__conv_job_fit(&j, lanes);
     if (j.col_lane > 0 && !j.depthwise) {
         rc = ct__conv_scratch_reserve(
             ctx, &s->scratch, (size_t)(lanes * j.col_lane) * sizeof(float),

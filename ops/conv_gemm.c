@@ -2,10 +2,12 @@
  * ops/conv_gemm.h).
  *
  * Design note. The forward pass splits the work into items of (image,
- * group, tile of output pixels) in NCHW and (image, tile) in NHWC, so a
- * batch-1 layer still has many items for ct__conv_for to spread. For each
- * item the column tile is built in the lane's scratch and one GEMM per
- * group writes the item's slice of Y, with the bias preset and beta = 1.
+ * group, tile of output pixels, part of the output channels) in NCHW and
+ * (image, tile) in NHWC; ct__conv_job_fit sizes tiles and parts so that a
+ * batch-1 layer still has a few items per lane while every GEMM stays as
+ * large as possible (see there). For each item the column tile is built
+ * in the lane's scratch and one GEMM per group writes the item's slice of
+ * Y, with the bias preset and beta = 1.
  * Paths without im2col:
  *   - 1x1 kernels with stride 1 and no padding read X as the column
  *     matrix directly (a plain GEMM);
@@ -17,7 +19,8 @@
  * (image, group) pairs (NCHW) or images (NHWC). The backward-filter pass
  * reduces over images, so its items are groups, each summing over the
  * batch; splitting a single group would need per-lane partial dW.
- * OpenBLAS is its serial build: each call runs on the calling thread.
+ * OpenBLAS runs one thread per call (scheduler/sched.c): each call runs on
+ * the calling thread.
  */
 #include <cblas.h>
 #include <string.h>
@@ -55,6 +58,102 @@ void ct__conv_job_init(struct ct__conv_job *j, const struct ct__conv_geom *g)
         j->tile -= j->tile % g->out[2];
     j->n_tiles = (g->out_size + j->tile - 1) / j->tile;
     j->col_lane = j->direct_1x1 ? 0 : k_rows * j->tile;
+    j->m_parts = 1;
+    j->m_chunk = g->m / g->group;
+}
+
+/* Items the forward pass aims for per lane: enough that a lane the
+ * machine slows (other jobs on its core) leaves little for the others to
+ * wait on, few enough that every GEMM stays large. */
+#define FWD_ITEMS_PER_LANE 4
+/* Column granularity and least width of a direct 1x1 pixel tile; row
+ * granularity of an output-channel part (multiples of the GEMM kernels'
+ * steps) and its least height: every part re-packs its column tile (and
+ * on the im2col path rebuilds it, about 25 flops' time per float), which
+ * a part of at least 64 (128) rows keeps to a few percent. */
+#define FWD_COL_ALIGN 16
+#define FWD_COL_MIN 128
+/* With several lanes, direct 1x1 tiles of at most this many pixels (a
+ * GEMM with N = 1024 is within a few percent of the whole image's), so
+ * the big early layers give lanes finer items to balance. */
+#define FWD_COL_MAX 1024
+#define FWD_ROW_ALIGN 8
+#define FWD_ROWS_MIN_DIRECT 64
+#define FWD_ROWS_MIN_IM2COL 128
+
+static int64_t round_up(int64_t v, int64_t a)
+{
+    return (v + a - 1) / a * a;
+}
+
+/* Parts of at most FWD_COL_MAX pixels that p pixels need. */
+static int64_t cap_parts(int64_t p)
+{
+    return (p + FWD_COL_MAX - 1) / FWD_COL_MAX;
+}
+
+/* Direct 1x1: the pixels in `parts` equal tiles (16-column aligned). */
+static void direct_tiles(struct ct__conv_job *j, int64_t parts)
+{
+    const int64_t p = j->g->out_size;
+    int64_t tile = round_up((p + parts - 1) / parts, FWD_COL_ALIGN);
+
+    if (tile > p)
+        tile = p;
+    j->tile = tile;
+    j->n_tiles = (p + tile - 1) / tile;
+}
+
+void ct__conv_job_fit(struct ct__conv_job *j, int n_lanes)
+{
+    const struct ct__conv_geom *g = j->g;
+    const int64_t outer = g->nhwc ? g->n : g->n * g->group;
+    const int64_t mg = g->m / g->group;
+    const int64_t want = (int64_t)n_lanes * FWD_ITEMS_PER_LANE;
+    int64_t need, tile;
+
+    if (j->depthwise || g->out_size <= 0 || outer <= 0 || mg <= 0)
+        return;
+    /* One lane: one GEMM per image and group on the direct path (its tile
+     * bounds no scratch). Several lanes and enough (image, group) items:
+     * direct tiles of at most FWD_COL_MAX pixels. The im2col tile stays
+     * cache-sized either way. */
+    if (n_lanes <= 1 || outer * (j->direct_1x1 ? 1 : j->n_tiles) >= want) {
+        if (j->direct_1x1)
+            direct_tiles(j, n_lanes <= 1 ? 1 : cap_parts(g->out_size));
+        return;
+    }
+    /* Too few items: split each (image, group) further. Splitting the
+     * pixels makes the GEMM pack the filter once per tile (mg * K floats);
+     * splitting the output channels packs the column tile (K * tile) once
+     * per part, and rebuilds it on the im2col path: split channels when
+     * the filter is the larger (small images, many channels). */
+    if (j->direct_1x1)
+        direct_tiles(j, 1);
+    need = (want + outer * j->n_tiles - 1) / (outer * j->n_tiles);
+    if (!g->nhwc && mg > j->tile) {
+        const int64_t least =
+            j->direct_1x1 ? FWD_ROWS_MIN_DIRECT : FWD_ROWS_MIN_IM2COL;
+        int64_t chunk = round_up((mg + need - 1) / need, FWD_ROW_ALIGN);
+        if (chunk < least)
+            chunk = least;
+        if (chunk < mg) {
+            j->m_chunk = chunk;
+            j->m_parts = (mg + chunk - 1) / chunk;
+        }
+        return;
+    }
+    if (!j->direct_1x1)
+        return; /* im2col tiles already as small as the cache wants */
+    if (need < cap_parts(g->out_size))
+        need = cap_parts(g->out_size);
+    tile = round_up((g->out_size + need - 1) / need, FWD_COL_ALIGN);
+    if (tile < FWD_COL_MIN)
+        tile = FWD_COL_MIN;
+    if (tile > g->out_size)
+        tile = g->out_size;
+    j->tile = tile;
+    j->n_tiles = (g->out_size + tile - 1) / tile;
 }
 
 /* ---- forward ---- */
@@ -65,7 +164,8 @@ int64_t ct__conv_fwd_items(const struct ct__conv_job *j)
 
     if (j->depthwise)
         return g->n * g->group;
-    return g->nhwc ? g->n * j->n_tiles : g->n * g->group * j->n_tiles;
+    return g->nhwc ? g->n * j->n_tiles
+                   : g->n * g->group * j->n_tiles * j->m_parts;
 }
 
 /* Depthwise NCHW, item (n, group): every output channel of the group
@@ -128,27 +228,29 @@ static void fwd_depthwise(const struct ct__conv_job *j, int64_t it)
     }
 }
 
-/* NCHW, item (n, group, tile). */
+/* NCHW, item (n, group, tile, output-channel part). */
 static void fwd_nchw(const struct ct__conv_job *j, int64_t it, float *col)
 {
     const struct ct__conv_geom *g = j->g;
     const int64_t cg = g->c / g->group, mg = g->m / g->group;
     const int64_t kd = cg * g->k_size, P = g->out_size;
-    const int64_t t = it % j->n_tiles, ng = it / j->n_tiles;
+    const int64_t mp = it % j->m_parts, rest = it / j->m_parts;
+    const int64_t t = rest % j->n_tiles, ng = rest / j->n_tiles;
     const int64_t gi = ng % g->group, n = ng / g->group;
     const int64_t p0 = t * j->tile, tp = MIN(j->tile, P - p0);
+    const int64_t m0 = mp * j->m_chunk, rows = MIN(j->m_chunk, mg - m0);
     const float *x = j->x + (n * g->c + gi * cg) * g->in_size;
-    float *y = j->y + (n * g->m + gi * mg) * P + p0;
+    float *y = j->y + (n * g->m + gi * mg + m0) * P + p0;
     const float *bmat;
     float beta = 0.0f;
     int64_t m, p, ldb;
 
-    if (mg == 0)
+    if (rows <= 0)
         return;
     if (j->b != NULL) {
-        for (m = 0; m < mg; m++)
+        for (m = 0; m < rows; m++)
             for (p = 0; p < tp; p++)
-                y[m * P + p] = j->b[gi * mg + m];
+                y[m * P + p] = j->b[gi * mg + m0 + m];
         beta = 1.0f;
     }
     if (j->direct_1x1) {
@@ -159,8 +261,8 @@ static void fwd_nchw(const struct ct__conv_job *j, int64_t it, float *col)
         bmat = col;
         ldb = tp;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)mg,
-                (blasint)tp, (blasint)kd, 1.0f, j->w + gi * mg * kd,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)rows,
+                (blasint)tp, (blasint)kd, 1.0f, j->w + (gi * mg + m0) * kd,
                 (blasint)kd, bmat, (blasint)ldb, beta, y, (blasint)P);
 }
 

@@ -57,12 +57,23 @@ struct ct__conv_job {
     int64_t col_lane; /* floats of col per lane; 0 when unused */
     int64_t tile;     /* output pixels per tile */
     int64_t n_tiles;
+    int64_t m_parts; /* fwd NCHW: output channels of a group split in */
+    int64_t m_chunk; /* parts of m_chunk rows (the last may be short) */
     bool direct_1x1; /* 1x1 kernel, stride 1, no pad: no im2col */
     bool depthwise;  /* NCHW, one input channel per group: direct */
 };
 
 /* Tiling and path choice for g; sets every field but the pointers. */
 void ct__conv_job_init(struct ct__conv_job *j, const struct ct__conv_geom *g);
+
+/* Forward only, after ct__conv_job_init: fits the items to n_lanes lanes.
+ * The direct 1x1 path gets one GEMM per image and group with one lane,
+ * and tiles of at most 1024 pixels with several; with too few items, each
+ * (image, group) splits in output-channel parts (NCHW, when the filter is
+ * larger than the column tile: small images, many channels; parts of at
+ * least 64 rows, 128 on the im2col path) or in pixel tiles (direct 1x1,
+ * at least 128 pixels), about FWD_ITEMS_PER_LANE items per lane. */
+void ct__conv_job_fit(struct ct__conv_job *j, int n_lanes);
 
 /* Items of each driver, and the drivers. */
 int64_t ct__conv_fwd_items(const struct ct__conv_job *j);

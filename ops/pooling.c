@@ -28,7 +28,9 @@
  * made as Caffe2's GetPoolGradient does.
  *
  * Kernels over items: NCHW planes (N * C), NHWC output rows (N * D * H,
- * each vectorised over C).
+ * each vectorised over C). NCHW 2-D MaxPool (ResNet's 3x3 stride 2 stem
+ * pool) runs separably: column maxima of each output row's window, then
+ * row maxima.
  */
 #include <math.h>
 #include <string.h>
@@ -47,6 +49,7 @@ struct pool_job {
     float *y;
     bool max;
     bool count_pad;
+    bool separable; /* NCHW 2-D MaxPool with rows that fit max_plane_2d */
 };
 
 static int pool_init(ct_op_t *op, ct_status_t *st)
@@ -127,6 +130,51 @@ static void pool_plane(const struct pool_job *j, int64_t it)
     }
 }
 
+/* omp simd on loops whose iterations are independent; without OpenMP
+ * they are plain C. */
+#if defined(_OPENMP)
+#define POOL_SIMD _Pragma("omp simd")
+#else
+#define POOL_SIMD
+#endif
+
+/* Widest input row the separable MaxPool path keeps on the stack. */
+#define MAX_ROW_STACK 2048
+
+/* NCHW 2-D MaxPool, item = one (n, c) plane, separably: per output row,
+ * the column maxima over the row window (contiguous, vectorised), then
+ * each output the maximum of its column window. Same values as
+ * pool_plane: both skip NaN (x > acc is false) and start from -inf. */
+static void max_plane_2d(const struct pool_job *j, int64_t it)
+{
+    const struct ct__conv_geom *g = j->g;
+    const int64_t W = g->in[2];
+    const float *x = j->x + it * g->in_size;
+    float *y = j->y + it * g->out_size;
+    float vm[MAX_ROW_STACK];
+    int64_t oh, ow, ih, iw, h0, h1, w0, w1;
+
+    for (oh = 0; oh < g->out[1]; oh++, y += g->out[2]) {
+        ct__pool_window(oh, g->s[1], g->pad[1], g->k[1], g->in[1], &h0, &h1);
+        for (iw = 0; iw < W; iw++)
+            vm[iw] = -INFINITY;
+        for (ih = h0; ih < h1; ih++) {
+            const float *xr = x + ih * W;
+            POOL_SIMD for (iw = 0; iw < W; iw++)
+            {
+                vm[iw] = xr[iw] > vm[iw] ? xr[iw] : vm[iw];
+            }
+        }
+        for (ow = 0; ow < g->out[2]; ow++) {
+            float acc = -INFINITY;
+            ct__pool_window(ow, g->s[2], g->pad[2], g->k[2], W, &w0, &w1);
+            for (iw = w0; iw < w1; iw++)
+                acc = vm[iw] > acc ? vm[iw] : acc;
+            y[ow] = acc;
+        }
+    }
+}
+
 /* NHWC: item = one output row (n, od, oh), all channels at once. */
 static void pool_row_nhwc(const struct pool_job *j, int64_t it)
 {
@@ -177,6 +225,8 @@ static void pool_range(void *arg, int64_t i0, int64_t i1, int ith)
     for (it = i0; it < i1; it++) {
         if (j->g->nhwc)
             pool_row_nhwc(j, it);
+        else if (j->separable)
+            max_plane_2d(j, it);
         else
             pool_plane(j, it);
     }
@@ -211,6 +261,9 @@ static int pool_run_common(ct_op_ctx_t *ctx, bool max)
     j.y = CT_DATA(y, float);
     j.max = max;
     j.count_pad = s->count_include_pad;
+    /* 2-d geometry keeps a unit leading dim (see ct__conv_plan). */
+    j.separable = max && !g.nhwc && g.out[0] == 1 && g.k[0] == 1 &&
+                  g.pad[0] == 0 && g.in[0] == 1 && g.in[2] <= MAX_ROW_STACK;
     ct__conv_for(ctx, g.nhwc ? g.n * g.out[0] * g.out[1] : g.n * g.c, 0,
                  pool_range, &j);
     return CT_OK;

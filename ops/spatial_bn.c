@@ -49,7 +49,9 @@
  * plus {dscale, dbias} (the aggregate sums) when num_batches > 1; outputs
  * {dX, dscale, dbias}.
  *
- * Kernels take channel ranges [c0, c1), so ct_parallel_for can split C.
+ * The affine pass (both modes) runs through ct_parallel_for over (image,
+ * channel) planes (NCHW) or pixels (NHWC); the moment and gradient
+ * kernels take channel ranges [c0, c1).
  */
 #include <math.h>
 #include <string.h>
@@ -213,30 +215,75 @@ static inline int64_t sbn_at(bool nhwc, const struct sbn_dims *v, int64_t i,
     return nhwc ? (i * v->hxw + j) * v->c + c : (i * v->c + c) * v->hxw + j;
 }
 
-/* y = alpha[c] * x + beta[c] for channels [c0, c1). y may be x. */
-static void sbn_affine(bool nhwc, const struct sbn_dims *v, const float *x,
-                       const float *alpha, const float *beta, float *y,
-                       int64_t c0, int64_t c1)
-{
-    int64_t i, j, c;
+/* ct_parallel_for job of the affine pass. NCHW items are the N * C
+ * (image, channel) planes, NHWC items the N * HxW pixels; every item
+ * writes its own elements of y only. */
+struct sbn_affine_job {
+    bool nhwc;
+    const struct sbn_dims *v;
+    const float *x, *alpha, *beta;
+    float *y;
+};
 
-    if (!nhwc) {
-        for (i = 0; i < v->n; i++)
-            for (c = c0; c < c1; c++) {
-                const float *xs = x + (i * v->c + c) * v->hxw;
-                float *ys = y + (i * v->c + c) * v->hxw;
-                const float a = alpha[c], b = beta[c];
-                for (j = 0; j < v->hxw; j++)
-                    ys[j] = a * xs[j] + b;
+/* omp simd on the affine loops: iterations are independent (y may be x,
+ * element for element); without OpenMP they are plain C, which GCC -O2
+ * leaves scalar. */
+#if defined(_OPENMP)
+#define SBN_SIMD _Pragma("omp simd")
+#else
+#define SBN_SIMD
+#endif
+
+/* Elements per parallel chunk of the affine pass: ~64 KiB read, enough
+ * to hide the fork cost and small enough to balance two threads. */
+#define SBN_GRAIN_ELEMS 16384
+
+static void sbn_affine_range(void *arg, int64_t i0, int64_t i1, int ith)
+{
+    const struct sbn_affine_job *j = arg;
+    const struct sbn_dims *v = j->v;
+    int64_t it, k;
+
+    (void)ith;
+    if (!j->nhwc) {
+        for (it = i0; it < i1; it++) {
+            const int64_t c = it % v->c;
+            const float a = j->alpha[c], b = j->beta[c];
+            const float *xs = j->x + it * v->hxw;
+            float *ys = j->y + it * v->hxw;
+            SBN_SIMD for (k = 0; k < v->hxw; k++)
+            {
+                ys[k] = a * xs[k] + b;
             }
+        }
         return;
     }
-    for (i = 0; i < v->n * v->hxw; i++) {
-        const float *xs = x + i * v->c;
-        float *ys = y + i * v->c;
-        for (c = c0; c < c1; c++)
-            ys[c] = alpha[c] * xs[c] + beta[c];
+    for (it = i0; it < i1; it++) {
+        const float *xs = j->x + it * v->c;
+        float *ys = j->y + it * v->c;
+        const float *al = j->alpha, *be = j->beta;
+        SBN_SIMD for (k = 0; k < v->c; k++)
+        {
+            ys[k] = al[k] * xs[k] + be[k];
+        }
     }
+}
+
+/* y = alpha[c] * x + beta[c] over every element, split over the engine's
+ * threads. y may be x. */
+static int sbn_affine_par(ct_op_ctx_t *ctx, bool nhwc, const struct sbn_dims *v,
+                          const float *x, const float *alpha, const float *beta,
+                          float *y)
+{
+    struct sbn_affine_job j = {nhwc, v, x, alpha, beta, y};
+    const int64_t n_items = nhwc ? v->n * v->hxw : v->n * v->c;
+    const int64_t per_item = nhwc ? v->c : v->hxw;
+    int64_t grain =
+        per_item >= SBN_GRAIN_ELEMS ? 1 : SBN_GRAIN_ELEMS / per_item;
+
+    if (ct_parallel_for(ctx, n_items, grain, sbn_affine_range, &j) != CT_OK)
+        sbn_affine_range(&j, 0, n_items, 0); /* no pool: same result */
+    return CT_OK;
 }
 
 /* Batch mean and population variance of channels [c0, c1), two passes
@@ -449,9 +496,9 @@ static int sbn_run(ct_op_ctx_t *ctx)
     }
     if (rc == CT_OK)
         rc = ct_op_output(ctx, 0, CT_DTYPE_F32, x->ndim, x->dims, &y);
-    /* One range for now; ct_parallel_for will split the channels. */
     if (rc == CT_OK && v.n * v.hxw > 0)
-        sbn_affine(s->nhwc, &v, xs, ab, ab + v.c, CT_DATA(y, float), 0, v.c);
+        rc = sbn_affine_par(ctx, s->nhwc, &v, xs, ab, ab + v.c,
+                            CT_DATA(y, float));
     return rc;
 }
 

@@ -10,10 +10,14 @@
  * alternately in the same process (so both see the same machine load),
  * and prints GFLOP/s of each (from the median times) and their ratio
  * (vs_gemm = conv GFLOP/s / gemm GFLOP/s, the median of the
- * per-iteration ratios; 1.0 means im2col costs nothing). Both run on the
- * calling thread with OpenBLAS's serial build, so --threads does not change
- * them until ct_parallel_for is wired into the conv kernels (ops/conv_pool.c,
- * ct__conv_for).
+ * per-iteration ratios; 1.0 means im2col costs nothing).
+ *
+ * The layers are ResNet-50's (the Caffe2 zoo's v1: stride 2 on the first
+ * 1x1 of a stage) plus NHWC and depthwise cases. --threads N (default 1)
+ * sets the engine's threads, so the conv op splits its items over N
+ * lanes through ct_parallel_for; the reference GEMM always runs on one
+ * thread (OpenBLAS is single-threaded in cortado), so at N > 1 vs_gemm
+ * is the parallel speed-up over one ideal GEMM call.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,9 +50,22 @@ struct layer {
 };
 
 static const struct layer layers[] = {
-    {"conv3x3_64to64_56", false, 64, 56, 56, 64, 3, 1, 1, 1},
-    {"conv1x1_256to64_56", false, 256, 56, 56, 64, 1, 1, 0, 1},
-    {"conv7x7s2_3to64_224", false, 3, 224, 224, 64, 7, 2, 3, 1},
+    {"r50_conv1_7x7s2_3to64_224", false, 3, 224, 224, 64, 7, 2, 3, 1},
+    {"r50_res2_1x1_64to64_56", false, 64, 56, 56, 64, 1, 1, 0, 1},
+    {"r50_res2_3x3_64to64_56", false, 64, 56, 56, 64, 3, 1, 1, 1},
+    {"r50_res2_1x1_64to256_56", false, 64, 56, 56, 256, 1, 1, 0, 1},
+    {"r50_res2_1x1_256to64_56", false, 256, 56, 56, 64, 1, 1, 0, 1},
+    {"r50_res3_1x1s2_256to128_56", false, 256, 56, 56, 128, 1, 2, 0, 1},
+    {"r50_res3_1x1s2_256to512_56", false, 256, 56, 56, 512, 1, 2, 0, 1},
+    {"r50_res3_3x3_128to128_28", false, 128, 28, 28, 128, 3, 1, 1, 1},
+    {"r50_res3_1x1_128to512_28", false, 128, 28, 28, 512, 1, 1, 0, 1},
+    {"r50_res3_1x1_512to128_28", false, 512, 28, 28, 128, 1, 1, 0, 1},
+    {"r50_res4_3x3_256to256_14", false, 256, 14, 14, 256, 3, 1, 1, 1},
+    {"r50_res4_1x1_256to1024_14", false, 256, 14, 14, 1024, 1, 1, 0, 1},
+    {"r50_res4_1x1_1024to256_14", false, 1024, 14, 14, 256, 1, 1, 0, 1},
+    {"r50_res5_3x3_512to512_7", false, 512, 7, 7, 512, 3, 1, 1, 1},
+    {"r50_res5_1x1_512to2048_7", false, 512, 7, 7, 2048, 1, 1, 0, 1},
+    {"r50_res5_1x1_2048to512_7", false, 2048, 7, 7, 512, 1, 1, 0, 1},
     {"conv3x3_64to64_56_nhwc", true, 64, 56, 56, 64, 3, 1, 1, 1},
     {"conv1x1_256to64_56_nhwc", true, 256, 56, 56, 64, 1, 1, 0, 1},
     {"dwconv3x3_128_56", false, 128, 56, 56, 128, 3, 1, 1, 128},
@@ -206,7 +223,9 @@ static void time_both(ct_op_t *op, struct gemm *g, int reps,
 
 int main(int argc, char **argv)
 {
+    struct ct_engine_config ecfg;
     struct bench_opts o;
+    double tot_flops = 0, tot_conv = 0, tot_gemm = 0;
     ct_engine_t *eng;
     ct_workspace_t *ws;
     ct_status_t st;
@@ -214,7 +233,9 @@ int main(int argc, char **argv)
 
     bench_parse(argc, argv, &o, "");
     bench_print_env(&o);
-    if (ct_engine_new(NULL, &eng, &st) != CT_OK ||
+    ct_engine_config_init(&ecfg);
+    ecfg.n_threads = o.threads > 0 ? o.threads : 1;
+    if (ct_engine_new(&ecfg, &eng, &st) != CT_OK ||
         ct_workspace_new(eng, NULL, &ws, &st) != CT_OK)
         die("setup", &st);
     for (li = 0; li < sizeof(layers) / sizeof(layers[0]); li++) {
@@ -255,19 +276,29 @@ int main(int argc, char **argv)
         g_gemm = flops / t_gemm;
         if (o.json)
             printf("{\"case\":\"%s\",\"order\":\"%s\",\"batch\":1,"
-                   "\"threads\":1,\"flops\":%.0f,\"conv_ns\":%.0f,"
+                   "\"threads\":%d,\"flops\":%.0f,\"conv_ns\":%.0f,"
                    "\"conv_gflops\":%.2f,\"gemm_ns\":%.0f,"
                    "\"gemm_gflops\":%.2f,\"vs_gemm\":%.3f}\n",
-                   l->name, l->nhwc ? "NHWC" : "NCHW", flops, t_conv, g_conv,
-                   t_gemm, g_gemm, ratio);
+                   l->name, l->nhwc ? "NHWC" : "NCHW", ecfg.n_threads, flops,
+                   t_conv, g_conv, t_gemm, g_gemm, ratio);
         else
-            printf("%-26s threads=1 median %9.0f ns  conv %6.2f GFLOP/s  "
+            printf("%-28s threads=%d median %9.0f ns  conv %6.2f GFLOP/s  "
                    "gemm %6.2f GFLOP/s  vs_gemm %.3f\n",
-                   l->name, t_conv, g_conv, g_gemm, ratio);
+                   l->name, ecfg.n_threads, t_conv, g_conv, g_gemm, ratio);
+        if (strncmp(l->name, "r50_", 4) == 0) {
+            tot_flops += flops;
+            tot_conv += t_conv;
+            tot_gemm += t_gemm;
+        }
         bench_sink += t_conv;
         ct__op_destroy(op);
         free_def(def);
     }
+    if (!o.json && tot_conv > 0)
+        printf("%-28s threads=%d sum %11.0f ns  conv %6.2f GFLOP/s  "
+               "gemm %6.2f GFLOP/s (one of each ResNet-50 shape)\n",
+               "r50_all", ecfg.n_threads, tot_conv, tot_flops / tot_conv,
+               tot_flops / tot_gemm);
     ct_workspace_free(ws);
     ct_engine_free(eng);
     return 0;

@@ -231,6 +231,75 @@ static void test_conv_random_cases_match_reference(void **state)
     }
 }
 
+/* The forward items fit the engine's lanes (ct__conv_job_fit): whole
+ * images per direct 1x1 GEMM when the batch and groups give every lane
+ * work, else pixel tiles (16-column aligned, at least 128, short last
+ * tile) or, for small images with many output channels, output-channel
+ * parts (8-row aligned, at least 64 or 128 rows, short last part; im2col
+ * and direct). These cases cover each split on 1-, 2- and 3-thread
+ * engines. */
+static void test_conv_1x1_lane_tiling_matches_reference(void **state)
+{
+    /* clang-format off */
+    static const struct cr_case c1[] = {
+        {"1x1 batch 1, pixels split", 2, false, 1, 16, 24, 1, {37, 29},
+         {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, {0}, true, CR_LISTS},
+        {"1x1 batch 1, 7 pixels (fewer than a tile step)", 2, false, 1, 8, 5,
+         1, {1, 7}, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, {0}, false,
+         CR_LISTS},
+        {"1x1 batch 7, whole images", 2, false, 7, 12, 10, 1, {9, 11},
+         {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, {0}, true, CR_LISTS},
+        {"1x1 batch 2 grouped, split", 2, false, 2, 8, 6, 2, {13, 17},
+         {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, {0}, true, CR_LISTS},
+        {"NHWC 1x1 batch 1, split", 2, true, 1, 9, 14, 1, {23, 19}, {1, 1},
+         {1, 1}, {1, 1}, {0, 0, 0, 0}, {0}, true, CR_LISTS},
+        {"NHWC 1x1 batch 5 grouped", 2, true, 5, 6, 9, 3, {7, 6}, {1, 1},
+         {1, 1}, {1, 1}, {0, 0, 0, 0}, {0}, false, CR_LISTS},
+        {"1-d 1x1 batch 1", 1, false, 1, 4, 3, 1, {300}, {1}, {1}, {1},
+         {0, 0}, {0}, true, CR_LISTS},
+        {"3-d 1x1 batch 1", 3, false, 1, 3, 4, 1, {5, 6, 7}, {1, 1, 1},
+         {1, 1, 1}, {1, 1, 1}, {0, 0, 0, 0, 0, 0}, {0}, true, CR_LISTS},
+        {"1x1 small image, channel parts", 2, false, 1, 6, 200, 1, {3, 3},
+         {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, {0}, true, CR_LISTS},
+        {"3x3 small image, channel parts", 2, false, 1, 5, 300, 1, {4, 4},
+         {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, {0}, true, CR_LISTS},
+        {"3x3 stride 2 grouped, channel parts", 2, false, 1, 4, 540, 2,
+         {5, 4}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, {0}, false,
+         CR_LISTS},
+        {"1x1 grouped small image, channel parts", 2, false, 1, 4, 300, 2,
+         {2, 3}, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, {0}, false,
+         CR_LISTS},
+        {"1x1 batch 6, 1600 pixels (capped tiles)", 2, false, 6, 3, 4, 1,
+         {40, 40}, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, {0}, true,
+         CR_LISTS},
+        {"1x1 batch 1, 2500 pixels, channel parts", 2, false, 1, 2, 3000, 1,
+         {50, 50}, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, {0}, false,
+         CR_LISTS},
+        {"1x1 batch 1, 300 pixels (128-wide tiles)", 2, false, 1, 3, 5, 1,
+         {15, 20}, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, {0}, true,
+         CR_LISTS},
+    };
+    /* clang-format on */
+    const int threads[3] = {1, 2, 3};
+    size_t ci, ti;
+
+    (void)state;
+    for (ti = 0; ti < 3; ti++) {
+        struct ct_engine_config cfg;
+        struct tu_env env;
+        ct_status_t st;
+
+        ct_engine_config_init(&cfg);
+        cfg.n_threads = threads[ti];
+        assert_int_equal(ct_engine_new(&cfg, &env.eng, &st), CT_OK);
+        assert_int_equal(ct_workspace_new(env.eng, NULL, &env.ws, &st), CT_OK);
+        for (ci = 0; ci < sizeof(c1) / sizeof(c1[0]); ci++)
+            check_conv_case(&env, &c1[ci], 500 + 11 * ci + ti);
+        ct_workspace_free(env.ws);
+        ct_engine_free(env.eng);
+    }
+}
+
 /* legacy_pad SAME equals explicit pads (need / 2 at the head, the rest at
  * the tail); VALID equals no padding. */
 static void
@@ -1158,6 +1227,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_env, teardown_env)
         T(test_conv_case_table_matches_reference),
         T(test_conv_random_cases_match_reference),
+        T(test_conv_1x1_lane_tiling_matches_reference),
         T(test_conv_legacy_pad_same_and_valid_match_explicit_pads),
         T(test_conv_legacy_pad_caffe_uses_ceil),
         T(test_conv_scratch_is_sized_once_and_released),

@@ -436,6 +436,47 @@ static void test_pool_random_cases_match_reference(void **state)
     }
 }
 
+/* NCHW 2-d MaxPool runs separably (column maxima per output row, then row
+ * maxima): ResNet's stem pool, a legacy ceil case, a row wider than the
+ * separable path's stack row (the plane path then), a 3-d input with a
+ * unit depth, and NaN inputs, which both paths skip. */
+static void test_max_pool_separable_path_matches_reference(void **state)
+{
+    struct tu_env *e = *state;
+    /* clang-format off */
+    static const struct pcase sep[] = {
+        C2("ResNet stem 3x3 s2 p1", false, 2, 3, 112, 112, 3, 3, 2, 2, 1, 1,
+           1, 1, CR_LISTS),
+        C2("wide row 2100 (plane path)", false, 1, 2, 3, 2100, 2, 3, 1, 2, 0,
+           1, 0, 1, CR_LISTS),
+        {{"legacy ceil 3x3 s2", 2, false, 1, 2, 0, 1, {13, 12}, {3, 3},
+          {2, 2}, {1, 1}, {0, 0, 0, 0}, {0}, false, CR_LISTS}, 3, false},
+        {{"3-d unit depth", 3, false, 1, 2, 0, 1, {1, 7, 9}, {1, 3, 2},
+          {1, 2, 2}, {1, 1, 1}, {0, 1, 0, 0, 1, 1}, {0}, false, CR_LISTS},
+         -1, false},
+    };
+    /* clang-format on */
+    Caffe2__OperatorDef *op = tu_op("MaxPool", "X", "Y");
+    const int64_t xd[4] = {1, 1, 3, 4}, k[2] = {2, 2};
+    const float nan = NAN;
+    const float x[12] = {nan, 1, nan, 5, 2, nan, 7, nan, nan, nan, nan, nan};
+    const float *y;
+    ct_status_t st;
+    size_t ci;
+
+    for (ci = 0; ci < sizeof(sep) / sizeof(sep[0]); ci++)
+        check_pool(e, &sep[ci], K_MAX, 900 + ci);
+    /* 2x2 stride 1 over [[N 1 N 5] [2 N 7 N] [N N N N]] (N = NaN): the
+     * maxima of the numbers in each window, 2 7 7 / 2 7 7. */
+    tu_arg_ints(op, "kernels", 2, k);
+    tu_feed_f32(e->ws, "X", 4, xd, x);
+    assert_int_equal(tu_run_op(e->ws, op, &st), CT_OK);
+    y = ct_tensor_cdata(tu_fetch(e->ws, "Y"));
+    assert_true(y[0] == 2 && y[1] == 7 && y[2] == 7);
+    assert_true(y[3] == 2 && y[4] == 7 && y[5] == 7);
+    tu_op_free(op);
+}
+
 static void test_pool_legacy_caffe_output_sizes(void **state)
 {
     size_t li;
@@ -1068,6 +1109,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_env, teardown_env)
         T(test_pool_case_table_matches_reference),
+        T(test_max_pool_separable_path_matches_reference),
         T(test_pool_random_cases_match_reference),
         T(test_pool_legacy_caffe_output_sizes),
         T(test_pool_global_pooling_reduces_whole_input),

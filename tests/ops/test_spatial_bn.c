@@ -239,6 +239,87 @@ static void test_spatial_bn_inference_matches_reference(void **state)
     }
 }
 
+/* The affine pass splits over the engine's threads (planes in NCHW,
+ * pixels in NHWC, several per chunk): shapes big enough for many chunks,
+ * on 1- and 3-thread engines, in place and not, match the reference in
+ * inference and training. */
+static void test_spatial_bn_parallel_affine_matches_reference(void **state)
+{
+    static const struct bn_case big[] = {
+        {"NCHW many planes", 4, {3, 7, 37, 41}, false},
+        {"NCHW planes over grain", 4, {2, 3, 130, 131}, false},
+        {"NHWC many pixels", 4, {2, 61, 67, 5}, true},
+    };
+    const int threads[2] = {1, 3};
+    size_t ci, ti, ip, tr;
+
+    (void)state;
+    for (ti = 0; ti < 2; ti++) {
+        struct ct_engine_config cfg;
+        struct tu_env env;
+        ct_status_t st;
+
+        ct_engine_config_init(&cfg);
+        cfg.n_threads = threads[ti];
+        assert_int_equal(ct_engine_new(&cfg, &env.eng, &st), CT_OK);
+        assert_int_equal(ct_workspace_new(env.eng, NULL, &env.ws, &st), CT_OK);
+        for (ci = 0; ci < sizeof(big) / sizeof(big[0]); ci++)
+            for (ip = 0; ip < 2; ip++)
+                for (tr = 0; tr < 2; tr++) {
+                    const struct bn_case *c = &big[ci];
+                    const struct view v = view_of(c);
+                    const int64_t n = numel(c->nd, c->d);
+                    float *x, *want;
+                    float scale[8], bias[8], mean[8], var[8];
+                    double mu[8], vr[8];
+                    Caffe2__OperatorDef *op;
+                    const char *yname = ip ? "X" : "Y";
+                    int64_t k;
+
+                    if (ip && tr) /* in place: inference only */
+                        continue;
+                    x = malloc((size_t)n * sizeof(float));
+                    want = malloc((size_t)n * sizeof(float));
+                    assert_non_null(x);
+                    assert_non_null(want);
+                    if (ip) {
+                        op = tu_op("SpatialBN", "X,scale,bias,mean,var", "X");
+                        tu_arg_i(op, "is_test", 1);
+                        if (c->nhwc)
+                            tu_arg_s(op, "order", "NHWC");
+                    } else {
+                        op = bn_op(tr == 0, c->nhwc);
+                    }
+                    tu_fill_uniform(x, (size_t)n, -3, 3, 300 + ci);
+                    tu_feed_f32(env.ws, "X", c->nd, c->d, x);
+                    feed_vec(&env, "scale", v.c, 0.5f, 2, 1, scale);
+                    feed_vec(&env, "bias", v.c, -1, 1, 2, bias);
+                    feed_vec(&env, "mean", v.c, -1, 1, 3, mean);
+                    feed_vec(&env, "var", v.c, 0.1f, 3, 4, var);
+                    if (tr == 0) {
+                        for (k = 0; k < v.c; k++) {
+                            mu[k] = mean[k];
+                            vr[k] = var[k];
+                        }
+                    } else {
+                        ref_moments(&v, c->nhwc, x, mu, vr);
+                    }
+                    ref_forward(&v, c->nhwc, x, scale, bias, mu, vr, 1e-5,
+                                want);
+                    if (tu_run_op(env.ws, op, &st) != CT_OK)
+                        fail_msg("%s: %s", c->what, st.msg);
+                    tu_assert_close_f32(
+                        ct_tensor_cdata(tu_fetch(env.ws, yname)), want,
+                        (size_t)n, 1e-4f, 1e-4f);
+                    tu_op_free(op);
+                    free(x);
+                    free(want);
+                }
+        ct_workspace_free(env.ws);
+        ct_engine_free(env.eng);
+    }
+}
+
 static void test_spatial_bn_epsilon_is_used(void **state)
 {
     struct tu_env *e = *state;
@@ -864,6 +945,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_env, teardown_env)
         T(test_spatial_bn_inference_matches_reference),
+        T(test_spatial_bn_parallel_affine_matches_reference),
         T(test_spatial_bn_epsilon_is_used),
         T(test_spatial_bn_training_matches_reference),
         T(test_spatial_bn_training_resets_uninitialised_stats),
