@@ -169,6 +169,7 @@ void ct__net_op_ctx(ct_net_t *net, int i, ct_op_ctx_t *ctx)
     ctx->numa_node = op->numa_node;
     ctx->status = &net->node_status[i];
     ctx->sched = NULL;
+    ctx->pf_times = NULL;
 }
 
 int ct__net_fail_node(const ct_net_t *net, int i, const ct_status_t *node_st,

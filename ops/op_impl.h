@@ -130,6 +130,9 @@ struct ct_op_ctx_s {
     int numa_node;       /* NUMA node of the worker, -1 unknown */
     ct_status_t *status; /* this node's own status slot */
     void *sched;         /* executor/pool handle for ct_parallel_for */
+    /* Non-NULL while the net is profiled: ct_parallel_for adds where its
+     * time went (struct ct__pf_times, scheduler/parallel_for.h). */
+    struct ct__pf_times *pf_times;
 };
 
 /* ---- intra-op parallelism (scheduler/sched.c) ---- */

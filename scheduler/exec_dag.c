@@ -293,7 +293,7 @@ static int dag_run_inline(ct_net_t *net, ct_status_t *st)
     uint64_t t0 = 0, kernel_ns = 0;
 
     if (CT_UNLIKELY(prof != NULL)) {
-        prof->threads = 1;
+        prof->threads = ct__profile_threads(net, 1);
         t0 = ct__profile_now();
     }
     for (t = 0; t < g->n_chains; t++) {

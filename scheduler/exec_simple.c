@@ -19,7 +19,7 @@ static int simple_run(ct_net_t *net, void *state, ct_status_t *st)
 
     (void)state;
     if (CT_UNLIKELY(prof != NULL))
-        prof->threads = 1;
+        prof->threads = ct__profile_threads(net, 1);
     for (i = 0; i < net->n_ops; i++) {
         if (CT_UNLIKELY(prof != NULL))
             t0 = ct__profile_now();

@@ -31,6 +31,7 @@
 #include "engine/alloc.h"
 #include "scheduler/parallel_for.h"
 #include "scheduler/pool.h"
+#include "scheduler/profile.h"
 
 #define LOCAL_HELPERS 32
 
@@ -44,6 +45,10 @@ struct pf_job {
     alignas(CT_CACHE_LINE) _Atomic int64_t next_chunk;
     /* Helper tasks that have not finished (run or found nothing left). */
     alignas(CT_CACHE_LINE) struct ct__latch helpers_left;
+    /* Profiling only (times != NULL): time helpers spent in pf_work.
+     * atomic, relaxed: read by the caller after the latch (acq_rel). */
+    struct ct__pf_times *times;
+    _Atomic uint64_t helper_ns;
 };
 
 struct pf_helper {
@@ -73,7 +78,14 @@ static struct ct__task *pf_helper_run(struct ct__task *t, struct ct__worker *w)
     struct pf_helper *h = (struct pf_helper *)t;
     struct pf_job *job = h->job;
 
-    pf_work(job, h->ith);
+    if (CT_UNLIKELY(job->times != NULL)) {
+        uint64_t t0 = ct__profile_now();
+        pf_work(job, h->ith);
+        atomic_fetch_add_explicit(&job->helper_ns, ct__profile_now() - t0,
+                                  memory_order_relaxed);
+    } else {
+        pf_work(job, h->ith);
+    }
     /* Last access to job (and h): the caller may return right after. */
     ct__latch_count_down(ct__worker_pool(w), &job->helpers_left, 1);
     return NULL;
@@ -82,6 +94,14 @@ static struct ct__task *pf_helper_run(struct ct__task *t, struct ct__worker *w)
 int ct__parallel_for(struct ct__pool *pool, int64_t n, int64_t grain,
                      void (*fn)(void *arg, int64_t begin, int64_t end, int ith),
                      void *arg)
+{
+    return ct__parallel_for_timed(pool, n, grain, fn, arg, NULL);
+}
+
+int ct__parallel_for_timed(struct ct__pool *pool, int64_t n, int64_t grain,
+                           void (*fn)(void *arg, int64_t begin, int64_t end,
+                                      int ith),
+                           void *arg, struct ct__pf_times *times)
 {
     struct pf_helper local[LOCAL_HELPERS];
     struct ct__task *tasks[LOCAL_HELPERS];
@@ -125,6 +145,8 @@ int ct__parallel_for(struct ct__pool *pool, int64_t n, int64_t grain,
     job.grain = grain;
     job.n_chunks = n_chunks;
     atomic_init(&job.next_chunk, 0);
+    job.times = times;
+    atomic_init(&job.helper_ns, 0);
     ct__latch_init(&job.helpers_left, k);
     for (i = 0; i < k; i++) {
         helpers[i].task.run_cb = pf_helper_run;
@@ -141,7 +163,15 @@ int ct__parallel_for(struct ct__pool *pool, int64_t n, int64_t grain,
         ct__worker_push_n(w, tasks, (size_t)m);
     }
     pf_work(&job, 0);
-    ct__pool_wait_latch(pool, &job.helpers_left);
+    if (CT_UNLIKELY(times != NULL)) {
+        uint64_t t0 = ct__profile_now();
+        ct__pool_wait_latch(pool, &job.helpers_left);
+        times->wait_ns += ct__profile_now() - t0;
+        times->helper_ns +=
+            atomic_load_explicit(&job.helper_ns, memory_order_relaxed);
+    } else {
+        ct__pool_wait_latch(pool, &job.helpers_left);
+    }
     ct__pool_detach(w);
     if (helpers != local)
         ct__free(helpers);

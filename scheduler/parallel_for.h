@@ -38,4 +38,21 @@ int ct__parallel_for(struct ct__pool *pool, int64_t n, int64_t grain,
                      void (*fn)(void *arg, int64_t begin, int64_t end, int ith),
                      void *arg);
 
+/* Where the time of one call went, for run profiling (scheduler/profile.h):
+ * helper_ns is the time other threads spent running chunks of it (useful
+ * work beyond the caller's), wait_ns the time the caller spent waiting
+ * for them after its own chunks (not work of this op; other tasks it ran
+ * meanwhile are timed by their own profiling). */
+struct ct__pf_times {
+    uint64_t helper_ns;
+    uint64_t wait_ns;
+};
+
+/* ct__parallel_for that also adds to *times (when times != NULL): two
+ * clock reads per helper task and two for the caller's wait. */
+int ct__parallel_for_timed(struct ct__pool *pool, int64_t n, int64_t grain,
+                           void (*fn)(void *arg, int64_t begin, int64_t end,
+                                      int ith),
+                           void *arg, struct ct__pf_times *times);
+
 #endif /* CT_SCHEDULER_PARALLEL_FOR_H */

@@ -105,6 +105,8 @@ int ct_net_get_profile(const ct_net_t *net, struct ct_net_profile *out,
         out->ready_latency_ns += p->slots[s].ready_ns;
         out->kernel_ns += p->slots[s].kernel_ns;
         out->overhead_ns += p->slots[s].task_ns - p->slots[s].kernel_ns;
+        out->intra_op_ns += p->slots[s].intra_ns;
+        out->intra_op_wait_ns += p->slots[s].intra_wait_ns;
     }
     /* Critical path: longest path of summed op times through the op
      * graph. Op indices are a topological order (edges go from lower to
@@ -126,10 +128,24 @@ int ct_net_get_profile(const ct_net_t *net, struct ct_net_profile *out,
         }
         ct__free(finish);
     }
+    /* Work = kernel time on the running threads, less their waits for
+     * ct_parallel_for helpers, plus the helpers' time. */
     if (out->wall_ns > 0 && out->threads > 0)
         out->parallel_efficiency =
-            (double)out->kernel_ns / ((double)out->wall_ns * out->threads);
+            ((double)out->kernel_ns - (double)out->intra_op_wait_ns +
+             (double)out->intra_op_ns) /
+            ((double)out->wall_ns * out->threads);
     return CT_OK;
+}
+
+int ct__profile_threads(const ct_net_t *net, int participants)
+{
+    const ct_engine_t *eng = net->eng;
+    int n = eng->cfg.n_threads;
+
+    if (eng->cfg.intra_op == CT_INTRA_OP_SERIAL || n < participants)
+        return participants;
+    return n;
 }
 
 int ct_net_op_time_ns(const ct_net_t *net, int i, uint64_t *total_ns)

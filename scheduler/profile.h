@@ -29,6 +29,10 @@ struct ct__profile_slot {
     uint64_t ready_ns;  /* sum of ready->start latencies */
     uint64_t task_ns;   /* time inside tasks (kernels included) */
     uint64_t kernel_ns; /* time inside kernels */
+    /* ct_parallel_for inside kernels run from this slot: time other
+     * threads helped, time this slot waited for them (parallel_for.h). */
+    uint64_t intra_ns;
+    uint64_t intra_wait_ns;
 } __attribute__((aligned(CT_CACHE_LINE)));
 
 struct ct__profile {
@@ -69,6 +73,11 @@ int ct__engine_stats_init(ct_engine_t *eng, ct_status_t *st);
 void ct__net_stats_run(ct_net_t *net, int rc);
 void ct__net_stats_profiled(ct_net_t *net,
                             const struct ct__profile_totals *before);
+
+/* Threads that can run net's kernels in one run with `participants`
+ * executor participants: the engine's pool size when ops may split their
+ * work over it (intra_op not SERIAL), else participants. */
+int ct__profile_threads(const ct_net_t *net, int participants);
 
 /* Makes sure p has at least n_slots slots (zeroed). CT_ENOMEM. Called
  * by the caller before a run, never concurrently with one. */

@@ -193,7 +193,7 @@ int ct_parallel_for(ct_op_ctx_t *ctx, int64_t n, int64_t grain, ct_range_fn fn,
         if (rc != CT_OK)
             return rc;
     }
-    return ct__parallel_for(pool, n, grain, fn, arg);
+    return ct__parallel_for_timed(pool, n, grain, fn, arg, ctx->pf_times);
 }
 
 /* ---- engine gauges ---- */

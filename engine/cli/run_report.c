@@ -118,12 +118,17 @@ int ct__run_print_profile(const ct_net_t *net, FILE *f, ct_status_t *st)
             "critical path",
             ct__cli_fmt_duration((double)p.critical_path_ns / runs, d0,
                                  sizeof(d0)));
-    fprintf(f, "  %-22s %.1f%% (kernel time / (wall x threads))\n",
+    fprintf(f, "  %-22s %.1f%% (kernel work, all threads / (wall x threads))\n",
             "parallel efficiency", 100.0 * p.parallel_efficiency);
     fprintf(f, "  %-22s %s in kernels, %s in tasks outside kernels\n",
             "time, all threads",
             ct__cli_fmt_duration((double)p.kernel_ns / runs, d0, sizeof(d0)),
             ct__cli_fmt_duration((double)p.overhead_ns / runs, d1, sizeof(d1)));
+    fprintf(f, "  %-22s %s by other threads inside ops, %s waiting for them\n",
+            "intra-op help",
+            ct__cli_fmt_duration((double)p.intra_op_ns / runs, d0, sizeof(d0)),
+            ct__cli_fmt_duration((double)p.intra_op_wait_ns / runs, d1,
+                                 sizeof(d1)));
     fprintf(f, "  %-22s %.0f per run, mean ready->start latency %s\n", "tasks",
             (double)p.n_tasks / runs,
             ct__cli_fmt_duration(p.n_tasks > 0 ? (double)p.ready_latency_ns /

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "scheduler/pool.h"
 
@@ -163,6 +164,52 @@ static void test_parallel_for_one_thread_pool_calls_fn_once_inline(void **state)
     ct__pool_free(pool);
 }
 
+/* Timed: the caller's chunk holds until a helper has run the other one,
+ * which spins for at least 200 us of CLOCK_MONOTONIC, so the helper time
+ * reported is at least that, whatever the machine's load. */
+struct handoff {
+    _Atomic int helper_done;
+};
+
+static void handoff_fn(void *arg, int64_t begin, int64_t end, int ith)
+{
+    struct handoff *h = arg;
+    struct timespec t0, t;
+
+    (void)begin;
+    (void)end;
+    if (ith == 0) {
+        while (!atomic_load(&h->helper_done))
+            ;
+        return;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) <
+           200000L);
+    atomic_store(&h->helper_done, 1);
+}
+
+static void test_parallel_for_timed_reports_helper_time(void **state)
+{
+    struct ct__pool *pool = make_pool(2);
+    struct ct__pf_times times = {0, 0};
+    struct handoff h;
+
+    (void)state;
+    atomic_init(&h.helper_done, 0);
+    assert_int_equal(ct__parallel_for_timed(pool, 2, 1, handoff_fn, &h, &times),
+                     CT_OK);
+    assert_int_equal(atomic_load(&h.helper_done), 1);
+    assert_true(times.helper_ns >= 200000u);
+    /* NULL times: the same call, nothing measured. */
+    atomic_store(&h.helper_done, 0);
+    assert_int_equal(ct__parallel_for_timed(pool, 2, 1, handoff_fn, &h, NULL),
+                     CT_OK);
+    ct__pool_free(pool);
+}
+
 /* Nested: each outer row runs an inner parallel_for over its columns. */
 #define ROWS 64
 #define COLS 300
@@ -285,6 +332,7 @@ int main(void)
         cmocka_unit_test(
             test_parallel_for_one_thread_pool_calls_fn_once_inline),
         cmocka_unit_test(test_parallel_for_nested_covers_every_cell_once),
+        cmocka_unit_test(test_parallel_for_timed_reports_helper_time),
         cmocka_unit_test(test_parallel_for_from_tasks_covers_ranges_once),
     };
     return cmocka_run_group_tests_name("scheduler.parallel_for", tests, NULL,

@@ -113,10 +113,18 @@ struct ct_net_profile {
     uint64_t overhead_ns;      /* time in tasks outside kernels */
     /* Longest dependency path of op times (summed over runs). */
     uint64_t critical_path_ns;
-    int threads; /* participants of the last run */
-    /* kernel_ns / (wall_ns * threads): 1.0 means every thread ran
-     * kernels all the time. */
+    int threads; /* threads that could run kernels in the last run:
+                    executor participants, or the engine's pool when
+                    ops split their work over it (intra_op not SERIAL) */
+    /* (kernel_ns - intra_op_wait_ns + intra_op_ns) / (wall_ns * threads):
+     * 1.0 means every thread did kernel work all the time. */
     double parallel_efficiency;
+    /* Time other threads spent running ct_parallel_for chunks of this
+     * net's kernels (counted as work), and the time the kernels spent
+     * waiting for those chunks (not counted). Not measured for OpenMP
+     * teams (intra_op OPENMP under the simple executor). */
+    uint64_t intra_op_ns;
+    uint64_t intra_op_wait_ns;
 };
 /* Turns profiling on (allocating the counters) or off (freeing them).
  * CT_EBUSY while the net runs, CT_ENOMEM. */
