@@ -17,7 +17,9 @@
  *   6. the dependency graph and chains (engine/graph.c), per-node status
  *      slots, and the executor's own preparation;
  *   7. the net's id and the observers of the engine's creators
- *      (observers/observer.c), so subnets get them too.
+ *      (observers/observer.c), so subnets get them too;
+ *   8. op fusion (engine/fuse.c: Conv + inference SpatialBN) unless
+ *      cfg->no_fuse or CT_NO_FUSE=1.
  * A run claims the net's `running` flag (CT_EBUSY for a second concurrent
  * run of the same net), calls the observers' net start hook, hands the
  * net to the executor (which calls the op hooks, observers/observer_impl.h)
@@ -35,6 +37,7 @@
 #include "cortado/proto.h"
 #include "engine/alloc.h"
 #include "engine/engine_impl.h"
+#include "engine/fuse.h"
 #include "engine/graph.h"
 #include "engine/net_impl.h"
 #include "scheduler/profile.h"
@@ -202,7 +205,7 @@ int ct_net_new(ct_workspace_t *ws, const ct_netdef_t *def,
                const struct ct_net_config *cfg, ct_net_t **out, ct_status_t *st)
 {
     static const struct ct_net_config no_cfg = {CT_NET_EXECUTOR_FROM_DEF, 0,
-                                                NULL, 0};
+                                                NULL, 0, false};
     ct_engine_t *eng;
     ct_net_t *net;
     enum ct_executor exec = CT_EXECUTOR_SIMPLE;
@@ -298,6 +301,11 @@ int ct_net_new(ct_workspace_t *ws, const ct_netdef_t *def,
     rc = ct__obs_net_init(net, st);
     if (rc != CT_OK)
         goto fail_observers;
+    /* Conv + SpatialBN fusion (engine/fuse.h); never fails. */
+    /* Not in subnets: a Do's child workspace or an If/While branch may
+     * leave blobs for the parent net that its NetDef does not declare. */
+    if (!cfg->no_fuse && !ct__workspace_has_parent(ws))
+        (void)ct__net_fuse(net);
     *out = net;
     return CT_OK;
 

@@ -50,6 +50,7 @@
 #include "engine/alloc.h"
 #include "engine/blob_impl.h"
 #include "engine/engine_impl.h"
+#include "engine/fuse.h"
 #include "engine/strmap.h"
 #include "ops/op_impl.h"
 
@@ -67,6 +68,11 @@ struct ct_workspace_s {
     struct ct__strmap forwards;   /* inner name -> struct forward *, owned */
     struct ct__strmap nets;       /* name -> ct_net_t *, owned */
 };
+
+bool ct__workspace_has_parent(const ct_workspace_t *ws)
+{
+    return ws->shared != NULL || ct__strmap_size(&ws->forwards) > 0;
+}
 
 static void blob_free_cb(void *p)
 {

@@ -26,15 +26,24 @@
  * Kernel: im2col + cblas_sgemm tiles, a plain GEMM for 1x1 kernels, a
  * direct loop for NCHW depthwise (ops/conv_gemm.c), over items fitted to
  * the engine's lanes (ct__conv_job_fit) and split by ct__conv_for.
+ *
+ * Fusion (engine/fuse.h): a Conv that engine/fuse.c paired with the
+ * inference SpatialBN reading its output writes that BN's output blob and
+ * applies the BN's affine, computed from the BN's inputs at every run, in
+ * the epilogue of each output tile (ct__conv_job.bn_a / bn_b).
  */
 #include <string.h>
 
+#include "engine/fuse.h"
 #include "engine/gradient.h"
 #include "ops/conv_gemm.h"
 
 struct conv_state {
     struct ct__conv_args a;
     struct ct__conv_scratch scratch; /* im2col columns, per lane */
+    /* Fused SpatialBN (engine/fuse.h), or NULL; set at net compile time. */
+    ct_op_t *bn;
+    struct ct__conv_scratch bn_ab; /* its a[m] then b[m], per run */
 };
 
 static int conv_init(ct_op_t *op, ct_status_t *st)
@@ -49,6 +58,27 @@ static void conv_fini(ct_op_t *op)
     struct conv_state *s = op->state;
 
     ct__conv_scratch_free(op->eng, &s->scratch);
+    ct__conv_scratch_free(op->eng, &s->bn_ab);
+}
+
+bool ct__conv_fusable(const ct_op_t *op, bool *nhwc)
+{
+    const struct conv_state *s = op->state;
+
+    if (strcmp(op->schema->name, "Conv") != 0 || op->n_out != 1 ||
+        s->bn != NULL)
+        return false;
+    *nhwc = s->a.nhwc;
+    return true;
+}
+
+void ct__conv_fuse_bn(ct_op_t *conv, ct_op_t *bn)
+{
+    struct conv_state *s = conv->state;
+
+    s->bn = bn;
+    conv->out[0] = bn->out[0];
+    ct__sbn_set_fused(bn);
 }
 
 static int conv_run(ct_op_ctx_t *ctx)
@@ -81,9 +111,22 @@ static int conv_run(ct_op_ctx_t *ctx)
     rc = ct_op_output(ctx, 0, CT_DTYPE_F32, x->ndim, y_dims, &y);
     if (rc != CT_OK)
         return rc;
+    ct__conv_job_init(&j, &g);
+    if (s->bn != NULL) {
+        /* The BN's coefficients from its inputs of this run; unusable
+         * ones leave the plain convolution for the BN to finish. */
+        rc = ct__conv_scratch_reserve(
+            ctx, &s->bn_ab, (size_t)(2 * (g.m > 0 ? g.m : 1)) * sizeof(float),
+            "Conv fused SpatialBN coefficients");
+        if (rc != CT_OK)
+            return rc;
+        if (ct__sbn_fused_coeffs(s->bn, g.m, s->bn_ab.buf)) {
+            j.bn_a = s->bn_ab.buf;
+            j.bn_b = s->bn_ab.buf + g.m;
+        }
+    }
     if (g.n == 0 || g.m == 0)
         return CT_OK;
-    ct__conv_job_init(&j, &g);
     lanes = ct__conv_n_lanes(ctx);
     ct__conv_job_fit(&j, lanes);
     if (j.col_lane > 0 && !j.depthwise) {

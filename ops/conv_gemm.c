@@ -25,6 +25,7 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "engine/fuse.h"
 #include "ops/conv_gemm.h"
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -225,6 +226,8 @@ static void fwd_depthwise(const struct ct__conv_job *j, int64_t it)
                 }
             }
         }
+        if (j->bn_a != NULL)
+            ct__sbn_affine_plane(y, y, g->out_size, j->bn_a[m], j->bn_b[m]);
     }
 }
 
@@ -264,6 +267,14 @@ static void fwd_nchw(const struct ct__conv_job *j, int64_t it, float *col)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)rows,
                 (blasint)tp, (blasint)kd, 1.0f, j->w + (gi * mg + m0) * kd,
                 (blasint)kd, bmat, (blasint)ldb, beta, y, (blasint)P);
+    /* Fused SpatialBN epilogue, on the tile while it is in cache. */
+    if (j->bn_a != NULL) {
+        for (m = 0; m < rows; m++) {
+            const int64_t mc = gi * mg + m0 + m;
+            ct__sbn_affine_plane(y + m * P, y + m * P, tp, j->bn_a[mc],
+                                 j->bn_b[mc]);
+        }
+    }
 }
 
 /* NHWC, item (n, tile): one column tile for every group. */
@@ -301,6 +312,12 @@ static void fwd_nhwc(const struct ct__conv_job *j, int64_t it, float *col)
                     amat + gi * (j->direct_1x1 ? cg : kd), (blasint)lda,
                     j->w + gi * mg * kd, (blasint)kd, beta, y + gi * mg,
                     (blasint)g->m);
+    /* Fused SpatialBN epilogue, on the tile while it is in cache. */
+    if (j->bn_a != NULL) {
+        for (p = 0; p < tp; p++)
+            ct__sbn_affine_pixel(y + p * g->m, y + p * g->m, g->m, j->bn_a,
+                                 j->bn_b);
+    }
 }
 
 void ct__conv_fwd_range(void *job, int64_t i0, int64_t i1, int ith)

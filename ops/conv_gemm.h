@@ -61,6 +61,9 @@ struct ct__conv_job {
     int64_t m_chunk; /* parts of m_chunk rows (the last may be short) */
     bool direct_1x1; /* 1x1 kernel, stride 1, no pad: no im2col */
     bool depthwise;  /* NCHW, one input channel per group: direct */
+    /* fwd: a fused SpatialBN's per-output-channel affine y = a * y + b,
+     * applied to each finished output tile (engine/fuse.h); or NULL. */
+    const float *bn_a, *bn_b;
 };
 
 /* Tiling and path choice for g; sets every field but the pointers. */

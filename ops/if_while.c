@@ -77,6 +77,7 @@ static int compile(ct_op_t *op, const char *arg, const char *opname,
                    bool required, ct_net_t **out, ct_status_t *st)
 {
     const Caffe2__Argument *a = ct__arg_find(op, arg);
+    struct ct_net_config cfg;
     int rc;
 
     *out = NULL;
@@ -88,7 +89,11 @@ static int compile(ct_op_t *op, const char *arg, const char *opname,
                                   arg, opname);
         return CT_OK;
     }
-    rc = ct_net_new(op->ws, a->n, NULL, out, st);
+    /* No op fusion in branches and loop bodies: the parent may read any
+     * blob they write, declared or not (engine/fuse.c). */
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.no_fuse = true;
+    rc = ct_net_new(op->ws, a->n, &cfg, out, st);
     if (rc != CT_OK)
         ct_status_prefix(st, "%s: ", arg);
     return rc;

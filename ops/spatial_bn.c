@@ -56,6 +56,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "engine/fuse.h"
 #include "engine/gradient.h"
 #include "engine/op_internal.h"
 #include "ops/op_impl.h"
@@ -64,6 +65,12 @@ struct sbn_state {
     bool is_test, nhwc;
     float epsilon, momentum;
     int32_t num_batches;
+    /* Conv + SpatialBN fusion (engine/fuse.h): `fused` is set once at net
+     * compile time; `applied` is written by the fused Conv's run (through
+     * ct__sbn_fused_coeffs) and read by this op's run, which the net's
+     * dependency edge Conv -> BN orders after it (the executor's
+     * completion ordering publishes it). */
+    bool fused, applied;
     /* Per-channel scratch (moments in double, then the float
      * coefficients), grown on the first run that needs more and reused:
      * written only by run_cb, and a net runs one op instance at a time. */
@@ -238,35 +245,63 @@ struct sbn_affine_job {
  * to hide the fork cost and small enough to balance two threads. */
 #define SBN_GRAIN_ELEMS 16384
 
+/* The affine kernels, shared with the fused Conv epilogue (ops/conv_gemm.c)
+ * so that both give the same bits: one compiled copy each, never inlined
+ * into a caller where the compiler could contract or reorder differently. */
+__attribute__((noinline)) void ct__sbn_affine_plane(const float *x, float *y,
+                                                    int64_t n, float a, float b)
+{
+    int64_t k;
+
+    SBN_SIMD for (k = 0; k < n; k++)
+    {
+        y[k] = a * x[k] + b;
+    }
+}
+
+__attribute__((noinline)) void ct__sbn_affine_pixel(const float *x, float *y,
+                                                    int64_t c, const float *al,
+                                                    const float *be)
+{
+    int64_t k;
+
+    SBN_SIMD for (k = 0; k < c; k++)
+    {
+        y[k] = al[k] * x[k] + be[k];
+    }
+}
+
+void ct__sbn_coeffs(const float *scale, const float *bias, const float *mean,
+                    const float *var, float eps, int64_t c, float *ab)
+{
+    int64_t k;
+
+    for (k = 0; k < c; k++) {
+        const double rstd = 1.0 / sqrt((double)var[k] + eps);
+        const double a = scale[k] * rstd;
+        ab[k] = (float)a;
+        ab[c + k] = (float)(bias[k] - a * mean[k]);
+    }
+}
+
 static void sbn_affine_range(void *arg, int64_t i0, int64_t i1, int ith)
 {
     const struct sbn_affine_job *j = arg;
     const struct sbn_dims *v = j->v;
-    int64_t it, k;
+    int64_t it;
 
     (void)ith;
     if (!j->nhwc) {
         for (it = i0; it < i1; it++) {
             const int64_t c = it % v->c;
-            const float a = j->alpha[c], b = j->beta[c];
-            const float *xs = j->x + it * v->hxw;
-            float *ys = j->y + it * v->hxw;
-            SBN_SIMD for (k = 0; k < v->hxw; k++)
-            {
-                ys[k] = a * xs[k] + b;
-            }
+            ct__sbn_affine_plane(j->x + it * v->hxw, j->y + it * v->hxw, v->hxw,
+                                 j->alpha[c], j->beta[c]);
         }
         return;
     }
-    for (it = i0; it < i1; it++) {
-        const float *xs = j->x + it * v->c;
-        float *ys = j->y + it * v->c;
-        const float *al = j->alpha, *be = j->beta;
-        SBN_SIMD for (k = 0; k < v->c; k++)
-        {
-            ys[k] = al[k] * xs[k] + be[k];
-        }
-    }
+    for (it = i0; it < i1; it++)
+        ct__sbn_affine_pixel(j->x + it * v->c, j->y + it * v->c, v->c, j->alpha,
+                             j->beta);
 }
 
 /* y = alpha[c] * x + beta[c] over every element, split over the engine's
@@ -339,8 +374,16 @@ static int sbn_input_x(ct_op_ctx_t *ctx, const ct_tensor_t **x,
     ct_status_t lst;
     int rc;
 
-    if ((rc = ct_op_input(ctx, 0, x)) != CT_OK)
+    if (s->fused) {
+        /* The fused Conv wrote Y instead of X (engine/fuse.h): X's
+         * checks read Y, which has X's dtype and shape. */
+        *x = ct_blob_get_tensor(ctx->op->out[0]);
+        if (*x == NULL)
+            return ct_op_fail(ctx, CT_ETYPE, "input 0 \"%s\" is empty",
+                              ctx->op->def->input[0]);
+    } else if ((rc = ct_op_input(ctx, 0, x)) != CT_OK) {
         return rc;
+    }
     if ((*x)->dtype != CT_DTYPE_F32)
         return ct_op_fail(ctx, CT_ENOTSUP, "unsupported dtype %s for X (FLOAT)",
                           ct_dtype_name((*x)->dtype));
@@ -465,7 +508,6 @@ static int sbn_run(ct_op_ctx_t *ctx)
     float *ab;
     ct_tensor_t *y;
     struct sbn_dims v;
-    int64_t c;
     int rc;
 
     if ((rc = sbn_input_x(ctx, &x, &v)) != CT_OK ||
@@ -476,20 +518,33 @@ static int sbn_run(ct_op_ctx_t *ctx)
         ((rc = sbn_vec(ctx, 3, sbn_in_names, v.c, &mean)) != CT_OK ||
          (rc = sbn_vec(ctx, 4, sbn_in_names, v.c, &var)) != CT_OK))
         return rc;
+    if (s->fused) {
+        /* Fused (engine/fuse.h): the Conv wrote Y, with the affine
+         * applied unless the params it saw were unusable; then apply it
+         * here, in place on Y. */
+        struct sbn_state *ms = ctx->op->state;
+        const bool applied = ms->applied;
+        ms->applied = false;
+        if (applied || v.n * v.hxw == 0)
+            return CT_OK;
+        if ((rc = sbn_scratch(ctx, v.c, &dscratch, &ab)) != CT_OK ||
+            (rc = ct_op_output_tensor(ctx, 0, &y)) != CT_OK)
+            return rc;
+        ct__sbn_coeffs(CT_CDATA(scale, float), CT_CDATA(bias, float),
+                       CT_CDATA(mean, float), CT_CDATA(var, float), s->epsilon,
+                       v.c, ab);
+        return sbn_affine_par(ctx, s->nhwc, &v, CT_DATA(y, float), ab, ab + v.c,
+                              CT_DATA(y, float));
+    }
     /* X's data before Y's: in place with shared storage, Y gets fresh
      * storage and X keeps the old one (see ops/softmax.c). */
     xs = CT_CDATA(x, float);
     if ((rc = sbn_scratch(ctx, v.c, &dscratch, &ab)) != CT_OK)
         return rc;
     if (s->is_test) {
-        for (c = 0; c < v.c; c++) {
-            const double rstd =
-                1.0 / sqrt((double)CT_CDATA(var, float)[c] + s->epsilon);
-            const double a = CT_CDATA(scale, float)[c] * rstd;
-            ab[c] = (float)a;
-            ab[v.c + c] = (float)(CT_CDATA(bias, float)[c] -
-                                  a * CT_CDATA(mean, float)[c]);
-        }
+        ct__sbn_coeffs(CT_CDATA(scale, float), CT_CDATA(bias, float),
+                       CT_CDATA(mean, float), CT_CDATA(var, float), s->epsilon,
+                       v.c, ab);
     } else {
         rc = sbn_run_train(ctx, &v, xs, CT_CDATA(scale, float),
                            CT_CDATA(bias, float), dscratch, ab, ab + v.c);
@@ -505,6 +560,51 @@ static int sbn_run(ct_op_ctx_t *ctx)
 static int sbn_init(ct_op_t *op, ct_status_t *st)
 {
     return sbn_parse(op, false, st);
+}
+
+/* ---- Conv + SpatialBN fusion hooks (engine/fuse.h) ---- */
+
+bool ct__sbn_fusable(const ct_op_t *op, bool *nhwc)
+{
+    const struct sbn_state *s = op->state;
+
+    if (strcmp(op->schema->name, "SpatialBN") != 0 || !s->is_test ||
+        op->n_out != 1)
+        return false;
+    *nhwc = s->nhwc;
+    return true;
+}
+
+void ct__sbn_set_fused(ct_op_t *bn)
+{
+    struct sbn_state *s = bn->state;
+
+    s->fused = true;
+    s->applied = false;
+}
+
+/* Input i of bn as FLOAT data of c elements, else NULL. */
+static const float *sbn_fused_vec(const ct_op_t *bn, int i, int64_t c)
+{
+    const ct_tensor_t *t = ct_blob_get_tensor(bn->in[i]);
+
+    if (t == NULL || t->dtype != CT_DTYPE_F32 || t->numel != c)
+        return NULL;
+    return CT_CDATA(t, float);
+}
+
+bool ct__sbn_fused_coeffs(ct_op_t *bn, int64_t c, float *ab)
+{
+    struct sbn_state *s = bn->state;
+    const float *scale = sbn_fused_vec(bn, 1, c);
+    const float *bias = sbn_fused_vec(bn, 2, c);
+    const float *mean = sbn_fused_vec(bn, 3, c);
+    const float *var = sbn_fused_vec(bn, 4, c);
+
+    s->applied = scale != NULL && bias != NULL && mean != NULL && var != NULL;
+    if (s->applied)
+        ct__sbn_coeffs(scale, bias, mean, var, s->epsilon, c, ab);
+    return s->applied;
 }
 
 /* Checks that the [C] inputs in[lo..hi) have C elements when known. */

@@ -47,7 +47,7 @@ static const char help[] =
     "                   [--fill-width N] [--iters N]\n"
     "                   [--executor simple|dag] [--threads N]\n"
     "                   [--intra-op pool|openmp|serial] [--topology DESC]\n"
-    "                   [--profile] [--observe SPEC]...\n"
+    "                   [--profile] [--observe SPEC]... [--no-fuse]\n"
     "                   [--stats-json FILE] [--stats-prom FILE]\n"
     "                   [--stats-every K] [--quiet]\n"
     "                   [--checkpoint-dir DIR [--checkpoint-every N]\n"
@@ -102,6 +102,9 @@ static const char help[] =
     "  --profile                print per-op-type time, wall time, critical\n"
     "                           path, parallel efficiency and the mean\n"
     "                           ready->start latency of the scheduler\n"
+    "  --no-fuse                do not fuse Conv + SpatialBN (inference)\n"
+    "                           pairs (also off with --observe or\n"
+    "                           --output)\n"
     "  --observe SPEC           attach an observer: minmax=FILE,\n"
     "                           histogram=FILE, time[=FILE.json],\n"
     "                           runcount[=FILE], trace=FILE.json\n"
@@ -170,7 +173,8 @@ enum {
     OPT_CKPT_EVERY,
     OPT_CKPT_KEEP,
     OPT_RESUME,
-    OPT_SAVE_PARAMS
+    OPT_SAVE_PARAMS,
+    OPT_NO_FUSE
 };
 
 static const struct ct__cli_opt opts[] = {
@@ -200,6 +204,7 @@ static const struct ct__cli_opt opts[] = {
     {"checkpoint-keep", 0, true, OPT_CKPT_KEEP},
     {"resume", 0, false, OPT_RESUME},
     {"save-params", 0, true, OPT_SAVE_PARAMS},
+    {"no-fuse", 0, false, OPT_NO_FUSE},
     {NULL, 0, false, 0},
 };
 
@@ -222,7 +227,7 @@ struct run_args {
     int executor; /* CT_NET_EXECUTOR_FROM_DEF or enum ct_executor */
     int intra_op; /* enum ct_intra_op */
     const char *topology;
-    bool quiet, profile;
+    bool quiet, profile, no_fuse;
     /* --observe specs (argv strings) */
     const char **observe;
     size_t n_observe;
@@ -444,6 +449,9 @@ static int parse_args(int argc, char **argv, struct run_args *a)
             break;
         case OPT_PROFILE:
             a->profile = true;
+            break;
+        case OPT_NO_FUSE:
+            a->no_fuse = true;
             break;
         case OPT_OBSERVE:
             a->observe[a->n_observe++] = val;
@@ -723,6 +731,10 @@ static int compile_net(struct run_state *s, const struct run_args *a)
     memset(&cfg, 0, sizeof(cfg));
     cfg.executor = a->executor;
     cfg.num_workers = (int)a->threads;
+    /* Fusion leaves a fused Conv's own output unwritten and changes what
+     * observers see per op: off with --observe and with --output (a
+     * dumped blob may be such an output). */
+    cfg.no_fuse = a->no_fuse || a->n_observe > 0 || a->n_outputs > 0;
     if (a->n_inputs + a->n_shapes > 0) {
         extra = calloc(a->n_inputs + a->n_shapes, sizeof(*extra));
         if (extra == NULL)

@@ -56,6 +56,15 @@ struct ct_net_config {
      * inputs (for nets that read inputs they do not declare). */
     const char *const *extra_inputs;
     size_t n_extra_inputs;
+    /* Turns off op fusion (false, the zeroed default, fuses). Fusion:
+     * a Conv whose output only an inference SpatialBN (is_test = 1, same
+     * order) reads, and that is no external input or output, applies the
+     * BN's per-channel affine while writing its output tiles and writes
+     * the BN's output itself; the BN op then only checks its inputs. The
+     * result is bit for bit the unfused one; the Conv's own output blob
+     * is left unwritten, and profiles show the BN with about no time.
+     * The environment variable CT_NO_FUSE=1 turns it off as well. */
+    bool no_fuse;
 };
 #define CT_NET_EXECUTOR_FROM_DEF 0
 
