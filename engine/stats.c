@@ -36,6 +36,52 @@
  * works the same way: it adjusts pending[i] by (v - merged value) under
  * the lock, so concurrent deltas still apply on top.
  *
+ * Consistent snapshots. The flavours built from several counters (avg:
+ * count and sum; stddev: four; detailed: a detail and the total) must
+ * export all of one event or none of it: an export with count from one
+ * moment and sum from another breaks count == sum of buckets. So their
+ * keys are marked (counters[i].multi, listed in reg->multi) and their
+ * events go through ct__stat_add_n (ct__stat_add2 for two counters),
+ * which brackets the slot writes with the shard's sequence number seq (a
+ * seqlock with one writer, so plain load + store again, no
+ * read-modify-write):
+ *     W1  seq = q + 1                  relaxed (q: seq, even)
+ *     W2  slot[h_k] += d_k, each k     release stores
+ *     W3  seq = q + 2                  release
+ * and an exporter, holding reg->mu, copies a shard with
+ *     R0  every slot                   relaxed loads
+ *     R1  q1 = seq, retry if odd       acquire
+ *     R2  every marked slot, again     acquire loads
+ *     R3  q2 = seq, retry if != q1     relaxed
+ * Why a cut with q1 == q2 holds exactly the first q1/2 multi-counter
+ * updates of the shard, for every marked slot:
+ *   - none missing: R1 read the value W3 of update q1/2 stored (release),
+ *     so that update and all earlier ones happen before R2, and by
+ *     coherence R2 reads their stores or later ones;
+ *   - none extra: if an R2 load read a store of a later update u (or a
+ *     later store to the slot, which the owner made and so continues u's
+ *     release sequence in C11), it synchronised with u's W2, and u's W1
+ *     (seq = q1 + 1 or more) happens before R3, which therefore cannot
+ *     read q1 again (seq only grows): the copy is retried.
+ * Release stores and acquire loads rather than fences: they say the same
+ * here, ThreadSanitizer models them (it ignores fences, and gcc warns
+ * about them under -fsanitize=thread), and on x86-64 they are the same
+ * plain movs as relaxed ones. ct_stat_add never touches seq: a plain
+ * update to a marked counter merges like any other, ordered with nothing.
+ *
+ * R0 reads the unmarked slots once; a retry re-reads only the marked
+ * ones, a few loads, so a writer updating an avg stat in a tight loop
+ * cannot starve the export of a large registry. W1..W3 take no lock and
+ * the slow path does its locked work (shard creation, growth) before W1,
+ * so the exporter's wait (it spins, then yields, with reg->mu held) only
+ * lasts while the owner runs a few stores or is preempted between them;
+ * the owner never waits for a reader. The reset baselines are the
+ * snapshot's own values, so an update after the cut is wholly in the next
+ * export: every multi-counter update lands in exactly one export, whole.
+ * A shard folded at thread exit is folded by its owner (no update can be
+ * in progress), and an update that found no shard adds its n deltas to
+ * pending under one lock: both are consistent too.
+ *
  * Growth. A shard covers the counters that existed when it was sized. A
  * handle beyond it sends the owner to the slow path, which re-sizes its
  * own shard under reg->mu (exporters read shards only under that lock,
@@ -65,6 +111,7 @@
  * engine/stats_export.c.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -82,6 +129,9 @@
 #define TL_CACHE_SIZE 8
 /* Smallest shard: one cache line of slots. */
 #define SHARD_MIN_CAP (CT_CACHE_LINE / sizeof(uint64_t))
+/* Failed snapshot attempts an exporter spins through before it starts
+ * yielding the CPU to the (possibly preempted) shard owner. */
+#define SNAPSHOT_SPINS 64
 /* Keys up to this long are NUL-terminated on the stack for lookups. */
 #define KEY_STACK_MAX 256
 /* The link lock sits just below the registry locks, in the gap
@@ -106,6 +156,7 @@ struct tl_entry {
     uint64_t id; /* 0: empty (registry ids start at 1) */
     _Atomic uint64_t *slots;
     size_t cap;
+    _Atomic uint64_t *seq; /* &shard->seq */
 };
 
 struct ct__stat_tls {
@@ -240,6 +291,7 @@ static struct ct__stat_shard *shard_create(ct_stat_registry_t *reg)
     s = ct__calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
+    atomic_init(&s->seq, 0);
     s->reg_id = reg->id;
     s->owner = &tl_state;
     ct__mutex_lock(&link_mu);
@@ -366,6 +418,7 @@ void ct_stat_registry_free(ct_stat_registry_t *reg)
     ct__mutex_destroy(&reg->mu);
     ct__strmap_destroy(&reg->names, NULL);
     ct__free(reg->counters);
+    ct__free(reg->multi);
     if (CT_DEBUG)
         memset(reg, 0xdb, sizeof(*reg));
     ct__aligned_free(reg, sizeof(*reg));
@@ -410,6 +463,7 @@ int ct__stat_add_locked(ct_stat_registry_t *reg, const char *name, size_t len,
     reg->counters[idx].pending = 0;
     reg->counters[idx].kind = kind;
     reg->counters[idx].pinned = false;
+    reg->counters[idx].multi = false;
     reg->counters[idx].pin = 0;
     reg->n_counters = idx + 1;
     reg->key_bytes += len + 1;
@@ -437,6 +491,30 @@ int ct_stat_registry_add(ct_stat_registry_t *reg, const char *name, int kind,
     CT_ASSERT(kind >= 0 && kind < CT_STAT_KIND_COUNT, "bad stat kind %d", kind);
     ct__mutex_lock(&reg->mu);
     rc = ct__stat_add_locked(reg, name, strlen(name), kind, out, st);
+    ct__mutex_unlock(&reg->mu);
+    return rc;
+}
+
+int ct__stat_registry_add_multi(ct_stat_registry_t *reg, const char *name,
+                                int kind, ct_stat_t *out, ct_status_t *st)
+{
+    int rc;
+
+    CT_ASSERT(name != NULL, "ct__stat_registry_add_multi: NULL name");
+    CT_ASSERT(kind >= 0 && kind < CT_STAT_KIND_COUNT, "bad stat kind %d", kind);
+    ct__mutex_lock(&reg->mu);
+    /* Room for the mark first: a failure then leaves nothing behind. */
+    if (ct__grow((void **)&reg->multi, &reg->cap_multi, reg->n_multi + 1,
+                 sizeof(ct_stat_t)) != CT_OK) {
+        ct__mutex_unlock(&reg->mu);
+        return ct_status_setf(
+            st, CT_ENOMEM, "stat registry: out of memory adding \"%s\"", name);
+    }
+    rc = ct__stat_add_locked(reg, name, strlen(name), kind, out, st);
+    if (rc == CT_OK && !reg->counters[*out].multi) {
+        reg->counters[*out].multi = true;
+        reg->multi[reg->n_multi++] = *out;
+    }
     ct__mutex_unlock(&reg->mu);
     return rc;
 }
@@ -513,6 +591,7 @@ static SLOW_PATH void add_slow(ct_stat_registry_t *reg, ct_stat_t h,
     e->id = reg->id;
     e->slots = s->slots;
     e->cap = s->cap;
+    e->seq = &s->seq;
     p = &s->slots[h];
     atomic_store_explicit(
         p, atomic_load_explicit(p, memory_order_relaxed) + (uint64_t)delta,
@@ -535,4 +614,143 @@ void ct_stat_add(ct_stat_registry_t *reg, ct_stat_t h, int64_t delta)
         return;
     }
     add_slow(reg, h, delta);
+}
+
+/* One multi-counter update of this thread's shard: W1..W3 of the design
+ * note. The owner is the only writer of seq and of the slots, so each
+ * load + store pair is an atomic add as far as readers can tell. */
+static inline void add_n_shard(_Atomic uint64_t *seq, _Atomic uint64_t *slots,
+                               const ct_stat_t *h, const int64_t *delta,
+                               size_t n)
+{
+    uint64_t q = atomic_load_explicit(seq, memory_order_relaxed);
+    size_t k;
+
+    /* W1: odd, an update is under way. Ordered before the slot stores
+     * (for any reader that sees one of them) by their release. */
+    atomic_store_explicit(seq, q + 1, memory_order_relaxed);
+    for (k = 0; k < n; k++) {
+        _Atomic uint64_t *p = &slots[h[k]];
+        /* W2: release, so a reader that sees this value also sees W1. */
+        atomic_store_explicit(p,
+                              atomic_load_explicit(p, memory_order_relaxed) +
+                                  (uint64_t)delta[k],
+                              memory_order_release);
+    }
+    /* W3: even again; release publishes the slot stores to a reader that
+     * acquires this value. */
+    atomic_store_explicit(seq, q + 2, memory_order_release);
+}
+
+static SLOW_PATH void add_n_slow(ct_stat_registry_t *reg, const ct_stat_t *h,
+                                 const int64_t *delta, size_t n)
+{
+    struct tl_entry *e = &tl_cache[reg->id & (TL_CACHE_SIZE - 1)];
+    struct ct__stat_shard *s;
+    ct_stat_t hmax = 0;
+    size_t k;
+
+    for (k = 0; k < n; k++)
+        if (h[k] > hmax)
+            hmax = h[k];
+    /* Every lock is taken here, before W1: a reader never waits on an
+     * update that waits on the registry lock. */
+    s = shard_for(reg, hmax);
+    if (s == NULL) {
+        /* Out of memory for a shard: the totals take all n, at once. */
+        ct__mutex_lock(&reg->mu);
+        for (k = 0; k < n; k++) {
+            CT_ASSERT(h[k] < reg->n_counters,
+                      "stat handle %u of a registry with %zu", (unsigned)h[k],
+                      reg->n_counters);
+            reg->counters[h[k]].pending += (uint64_t)delta[k];
+        }
+        ct__mutex_unlock(&reg->mu);
+        return;
+    }
+    e->id = reg->id;
+    e->slots = s->slots;
+    e->cap = s->cap;
+    e->seq = &s->seq;
+    add_n_shard(&s->seq, s->slots, h, delta, n);
+}
+
+void ct__stat_add_n(ct_stat_registry_t *reg, const ct_stat_t *h,
+                    const int64_t *delta, size_t n)
+{
+    uint64_t id = reg->id;
+    struct tl_entry *e = &tl_cache[id & (TL_CACHE_SIZE - 1)];
+    size_t k = 0;
+
+    if (CT_LIKELY(e->id == id)) {
+        while (k < n && h[k] < e->cap)
+            k++;
+        if (CT_LIKELY(k == n)) {
+            add_n_shard(e->seq, e->slots, h, delta, n);
+            return;
+        }
+    }
+    add_n_slow(reg, h, delta, n);
+}
+
+void ct__stat_add2(ct_stat_registry_t *reg, ct_stat_t h0, int64_t d0,
+                   ct_stat_t h1, int64_t d1)
+{
+    uint64_t id = reg->id;
+    struct tl_entry *e = &tl_cache[id & (TL_CACHE_SIZE - 1)];
+
+    if (CT_LIKELY(e->id == id && h0 < e->cap && h1 < e->cap)) {
+        /* add_n_shard for n = 2, straight-line: W1, W2 twice, W3. */
+        _Atomic uint64_t *seq = e->seq;
+        _Atomic uint64_t *p0 = &e->slots[h0], *p1 = &e->slots[h1];
+        uint64_t q = atomic_load_explicit(seq, memory_order_relaxed);
+        atomic_store_explicit(seq, q + 1, memory_order_relaxed);
+        atomic_store_explicit(
+            p0, atomic_load_explicit(p0, memory_order_relaxed) + (uint64_t)d0,
+            memory_order_release);
+        atomic_store_explicit(
+            p1, atomic_load_explicit(p1, memory_order_relaxed) + (uint64_t)d1,
+            memory_order_release);
+        atomic_store_explicit(seq, q + 2, memory_order_release);
+        return;
+    }
+    {
+        const ct_stat_t h[2] = {h0, h1};
+        const int64_t d[2] = {d0, d1};
+        add_n_slow(reg, h, d, 2);
+    }
+}
+
+void ct__stat_shard_snapshot(const ct_stat_registry_t *reg,
+                             struct ct__stat_shard *s, size_t m, uint64_t *out)
+{
+    unsigned tries = 0;
+    size_t i, k;
+
+    /* R0: the unmarked slots need no cut (and the marked ones are read
+     * again below). */
+    for (i = 0; i < m; i++)
+        out[i] = atomic_load_explicit(&s->slots[i], memory_order_relaxed);
+    if (reg->n_multi == 0)
+        return;
+    for (;;) {
+        /* R1: acquire pairs with W3, so every update up to q1 is seen. */
+        uint64_t q1 = atomic_load_explicit(&s->seq, memory_order_acquire);
+        if ((q1 & 1) == 0) {
+            for (k = 0; k < reg->n_multi; k++) {
+                ct_stat_t j = reg->multi[k];
+                /* R2: acquire pairs with W2, so a store of a later update
+                 * brings its W1 along to R3. */
+                if (j < m)
+                    out[j] = atomic_load_explicit(&s->slots[j],
+                                                  memory_order_acquire);
+            }
+            /* R3: after the acquire loads, so it cannot read an older
+             * value than a W1 they brought along. */
+            if (atomic_load_explicit(&s->seq, memory_order_relaxed) == q1)
+                return;
+        }
+        if (++tries > SNAPSHOT_SPINS)
+            sched_yield();
+    }
 }

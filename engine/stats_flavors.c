@@ -2,8 +2,13 @@
  *
  * Each flavour registers its keys "<group>/<name>[/<field>]" when it is
  * initialised (Caffe2 registers at stat construction, so the keys export
- * as 0 before the first event) and updates them with ct_stat_add, so an
- * event costs one lock-free shard update per key.
+ * as 0 before the first event). A single-key event is one ct_stat_add; the
+ * keys of a multi-key event (avg, stddev, a detailed stat's bucket and
+ * total) are marked at init and updated together with ct__stat_add2 or
+ * ct__stat_add_n, so every export holds whole events (count == the number
+ * of samples in sum, total == the sum of the buckets): one lock-free shard
+ * update, bracketed by the shard's sequence number (engine/stats.c,
+ * "Consistent snapshots").
  *
  * StdDev. Caffe2 keeps an offset to reduce the magnitude of the squares
  * but re-bases it on every odd sample (a compare-exchange whose
@@ -32,9 +37,11 @@
 #include "engine/alloc.h"
 #include "engine/stats_impl.h"
 
-/* "<group>/<name>[/<field>]" registered with `kind`. */
+/* "<group>/<name>[/<field>]" registered with `kind`; multi: marked as
+ * part of a multi-counter stat (updated with ct__stat_add2 / _add_n). */
 static int add_key(ct_stat_registry_t *reg, const char *group, const char *name,
-                   const char *field, int kind, ct_stat_t *out, ct_status_t *st)
+                   const char *field, int kind, bool multi, ct_stat_t *out,
+                   ct_status_t *st)
 {
     size_t lg = strlen(group), ln = strlen(name);
     size_t lf = field != NULL ? strlen(field) + 1 : 0;
@@ -56,7 +63,8 @@ static int add_key(ct_stat_registry_t *reg, const char *group, const char *name,
         memcpy(key + lg + 2 + ln, field, lf - 1);
     }
     key[len] = '\0';
-    rc = ct_stat_registry_add(reg, key, kind, out, st);
+    rc = multi ? ct__stat_registry_add_multi(reg, key, kind, out, st)
+               : ct_stat_registry_add(reg, key, kind, out, st);
     if (key != stack)
         ct__free(key);
     return rc;
@@ -68,7 +76,8 @@ int ct_stat_exported_init(struct ct_stat_exported *s, ct_stat_registry_t *reg,
                           const char *group, const char *name, ct_status_t *st)
 {
     s->reg = reg;
-    return add_key(reg, group, name, NULL, CT_STAT_COUNTER, &s->value, st);
+    return add_key(reg, group, name, NULL, CT_STAT_COUNTER, false, &s->value,
+                   st);
 }
 
 void ct_stat_exported_add(const struct ct_stat_exported *s, int64_t v)
@@ -82,23 +91,23 @@ int ct_stat_avg_init(struct ct_stat_avg *s, ct_stat_registry_t *reg,
     int rc;
 
     s->reg = reg;
-    rc = add_key(reg, group, name, "sum", CT_STAT_COUNTER, &s->sum, st);
+    rc = add_key(reg, group, name, "sum", CT_STAT_COUNTER, true, &s->sum, st);
     if (rc == CT_OK)
-        rc = add_key(reg, group, name, "count", CT_STAT_COUNTER, &s->count, st);
+        rc = add_key(reg, group, name, "count", CT_STAT_COUNTER, true,
+                     &s->count, st);
     return rc;
 }
 
 void ct_stat_avg_add(const struct ct_stat_avg *s, int64_t v)
 {
-    ct_stat_add(s->reg, s->count, 1);
-    ct_stat_add(s->reg, s->sum, v);
+    ct__stat_add2(s->reg, s->count, 1, s->sum, v);
 }
 
 int ct_stat_static_init(struct ct_stat_static *s, ct_stat_registry_t *reg,
                         const char *group, const char *name, ct_status_t *st)
 {
     s->reg = reg;
-    return add_key(reg, group, name, NULL, CT_STAT_GAUGE, &s->value, st);
+    return add_key(reg, group, name, NULL, CT_STAT_GAUGE, false, &s->value, st);
 }
 
 int64_t ct_stat_static_set(const struct ct_stat_static *s, int64_t v)
@@ -130,14 +139,15 @@ int ct_stat_stddev_new(ct_stat_registry_t *reg, const char *group,
     s->reg = reg;
     atomic_init(&s->pinned, false);
     atomic_init(&s->offset, 0);
-    rc = add_key(reg, group, name, "sum", CT_STAT_COUNTER, &s->sum, st);
+    rc = add_key(reg, group, name, "sum", CT_STAT_COUNTER, true, &s->sum, st);
     if (rc == CT_OK)
-        rc = add_key(reg, group, name, "count", CT_STAT_COUNTER, &s->count, st);
+        rc = add_key(reg, group, name, "count", CT_STAT_COUNTER, true,
+                     &s->count, st);
     if (rc == CT_OK)
-        rc = add_key(reg, group, name, "sumsqoffset", CT_STAT_GAUGE,
+        rc = add_key(reg, group, name, "sumsqoffset", CT_STAT_GAUGE, true,
                      &s->sumsqoffset, st);
     if (rc == CT_OK)
-        rc = add_key(reg, group, name, "sumoffset", CT_STAT_GAUGE,
+        rc = add_key(reg, group, name, "sumoffset", CT_STAT_GAUGE, true,
                      &s->sumoffset, st);
     if (rc != CT_OK) {
         ct__free(s);
@@ -171,11 +181,10 @@ void ct_stat_stddev_add(ct_stat_stddev_t *s, int64_t v)
 {
     /* Unsigned: d and d*d wrap instead of overflowing (UB in Caffe2). */
     uint64_t d = (uint64_t)v - (uint64_t)stddev_offset(s, v);
+    const ct_stat_t h[4] = {s->count, s->sumsqoffset, s->sumoffset, s->sum};
+    const int64_t dv[4] = {1, (int64_t)(d * d), (int64_t)d, v};
 
-    ct_stat_add(s->reg, s->count, 1);
-    ct_stat_add(s->reg, s->sumsqoffset, (int64_t)(d * d));
-    ct_stat_add(s->reg, s->sumoffset, (int64_t)d);
-    ct_stat_add(s->reg, s->sum, v);
+    ct__stat_add_n(s->reg, h, dv, 4);
 }
 
 int ct_stat_list_stddev(const struct ct_stat_list *l, const char *prefix,
@@ -229,7 +238,7 @@ int ct_stat_detailed_new(ct_stat_registry_t *reg, const char *group,
     s->name = ct__strdup(name);
     if (s->group == NULL || s->name == NULL)
         goto fail_names;
-    rc = add_key(reg, group, name, NULL, CT_STAT_COUNTER, &s->value, st);
+    rc = add_key(reg, group, name, NULL, CT_STAT_COUNTER, true, &s->value, st);
     if (rc != CT_OK) {
         ct_stat_detailed_free(s);
         return rc;
@@ -270,7 +279,7 @@ int ct_stat_detailed_set_details(ct_stat_detailed_t *s,
                                   s->group, s->name, n);
     }
     for (i = 0; i < n; i++) {
-        rc = add_key(s->reg, s->group, s->name, names[i], CT_STAT_COUNTER,
+        rc = add_key(s->reg, s->group, s->name, names[i], CT_STAT_COUNTER, true,
                      &d[i], st);
         if (rc != CT_OK) {
             ct__free(d);
@@ -285,8 +294,13 @@ int ct_stat_detailed_set_details(ct_stat_detailed_t *s,
 
 void ct_stat_detailed_add(const ct_stat_detailed_t *s, int64_t v, size_t idx)
 {
-    if (idx < s->n_details)
-        ct_stat_add(s->reg, s->details[idx], v);
+    if (idx < s->n_details) {
+        /* The bucket and the total in one update: every export has the
+         * total equal to the sum of the buckets (when every add names
+         * one). */
+        ct__stat_add2(s->reg, s->details[idx], v, s->value, v);
+        return;
+    }
     ct_stat_add(s->reg, s->value, v);
 }
 

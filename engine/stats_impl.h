@@ -19,12 +19,18 @@ struct ct__stat_counter {
     uint64_t pending; /* exited threads, unsharded adds, sets, resets */
     int kind;         /* enum ct_stat_kind */
     bool pinned;      /* pin holds ct__stat_registry_pin's value */
+    bool multi;       /* in reg->multi: part of a multi-counter stat */
     int64_t pin;
 };
 
 struct ct__stat_tls;
 
 struct ct__stat_shard {
+    /* Sequence number of the owner's multi-counter updates
+     * (ct__stat_add_n): odd while one is under way. Written only by the
+     * owner, read by exporters; see "Consistent snapshots" in
+     * engine/stats.c. */
+    _Atomic uint64_t seq;
     /* cap slots, CT_CACHE_LINE aligned, cap a multiple of a line. Slot
      * values: atomic, written only by the owner thread (relaxed: they
      * publish nothing). The pointer and cap: written by the owner under
@@ -52,7 +58,38 @@ struct ct_stat_registry_s {
     size_t n_counters, cap_counters;
     size_t key_bytes; /* sum of (strlen(name) + 1); guarded by mu */
     struct ct__stat_shard *shards; /* live threads' shards; guarded by mu */
+    /* Indices of the counters with multi set (n_multi of cap_multi), in
+     * the order they were marked; guarded by mu. */
+    ct_stat_t *multi;
+    size_t n_multi, cap_multi;
 };
+
+/* ct_stat_registry_add that also marks the counter as part of a
+ * multi-counter stat (the flavours' keys), so exports read it together
+ * with the other marked counters of each shard. CT_ENOMEM leaves the
+ * registry unchanged. */
+int ct__stat_registry_add_multi(ct_stat_registry_t *reg, const char *name,
+                                int kind, ct_stat_t *out, ct_status_t *st);
+
+/* Adds delta[k] to counter h[k] for k < n as one update: an export sees
+ * all n deltas of it or none (counters marked by
+ * ct__stat_registry_add_multi). Lock-free like ct_stat_add; no handle
+ * may repeat. */
+void ct__stat_add_n(ct_stat_registry_t *reg, const ct_stat_t *h,
+                    const int64_t *delta, size_t n);
+
+/* ct__stat_add_n for two counters (h0 != h1), without the arrays: the
+ * avg and detailed flavours' update. */
+void ct__stat_add2(ct_stat_registry_t *reg, ct_stat_t h0, int64_t d0,
+                   ct_stat_t h1, int64_t d1);
+
+/* Copies the first m slots of shard s into out, with reg->mu held: the
+ * marked counters (reg->multi) as one consistent cut of the owner's
+ * multi-counter updates, the others one by one. Waits (spinning, then
+ * yielding) while the owner is inside a multi-counter update; never
+ * blocks the owner. */
+void ct__stat_shard_snapshot(const ct_stat_registry_t *reg,
+                             struct ct__stat_shard *s, size_t m, uint64_t *out);
 
 /* Looks up or creates counter `name` (NUL-terminated, len bytes) with
  * reg->mu held. CT_ENOMEM / CT_EOVERFLOW leave the registry unchanged. */

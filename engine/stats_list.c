@@ -1,8 +1,8 @@
 /* cortado: stat registry queries (merged values, set, pin), exports to a
  * list, by-name updates (Caffe2's StatRegistry::update, which adds) and
- * list helpers. The sharding and reset-baseline rules are in the design
- * note of engine/stats.c; merged values and exports here read shards only
- * under the registry lock.
+ * list helpers. The sharding, reset-baseline and snapshot rules are in the
+ * design note of engine/stats.c; merged values and exports here read
+ * shards only under the registry lock.
  */
 #include <stdatomic.h>
 #include <string.h>
@@ -211,7 +211,7 @@ int ct_stat_registry_export(ct_stat_registry_t *reg, bool reset,
 {
     struct ct__stat_shard *s;
     struct timespec ts;
-    uint64_t *sums;
+    uint64_t *sums, *snap;
     int64_t now;
     size_t i, n, off = 0;
 
@@ -221,11 +221,14 @@ int ct_stat_registry_export(ct_stat_registry_t *reg, bool reset,
     /* Everything is allocated before a baseline moves: a failure leaves
      * the registry as it was. */
     sums = ct__calloc(n > 0 ? n : 1, sizeof(uint64_t));
+    snap = ct__malloc((n > 0 ? n : 1) * sizeof(uint64_t));
     out->items = ct__calloc(n > 0 ? n : 1, sizeof(*out->items));
     out->keys = ct__malloc(reg->key_bytes > 0 ? reg->key_bytes : 1);
-    if (sums == NULL || out->items == NULL || out->keys == NULL) {
+    if (sums == NULL || snap == NULL || out->items == NULL ||
+        out->keys == NULL) {
         ct__mutex_unlock(&reg->mu);
         ct__free(sums);
+        ct__free(snap);
         ct_stat_list_destroy(out);
         return ct_status_setf(st, CT_ENOMEM,
                               "stat registry: out of memory exporting %zu "
@@ -237,14 +240,15 @@ int ct_stat_registry_export(ct_stat_registry_t *reg, bool reset,
         if (reset)
             reg->counters[i].pending = 0;
     }
+    /* Each shard as one cut (its multi-counter updates whole), and the
+     * baselines from that same cut. */
     for (s = reg->shards; s != NULL; s = s->reg_next) {
         size_t m = s->cap < n ? s->cap : n;
+        ct__stat_shard_snapshot(reg, s, m, snap);
         for (i = 0; i < m; i++) {
-            uint64_t v =
-                atomic_load_explicit(&s->slots[i], memory_order_relaxed);
-            sums[i] += v - s->base[i];
+            sums[i] += snap[i] - s->base[i];
             if (reset)
-                s->base[i] = v;
+                s->base[i] = snap[i];
         }
     }
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -262,6 +266,7 @@ int ct_stat_registry_export(ct_stat_registry_t *reg, bool reset,
     out->ts_ns = now;
     ct__mutex_unlock(&reg->mu);
     ct__free(sums);
+    ct__free(snap);
     return CT_OK;
 }
 

@@ -14,6 +14,9 @@
  * Cases, each at 1 and 2 threads (or --threads N):
  *   update_same_name      every thread updates the same counter,
  *   update_distinct_names each thread its own counter,
+ *   update_avg            every thread adds to the same avg stat
+ *                         (ct_stat_avg_add: count and sum in one
+ *                         consistent update; sharded only),
  * reporting ns per update as seen by one thread and the speedups. Each
  * thread times its updates in chunks far shorter than a scheduler time
  * slice (65536 sharded updates, 4096 of the slower kinds), the threads
@@ -169,7 +172,7 @@ static void spin_wait(struct spin_bar *b)
             sched_yield();
 }
 
-enum impl { IMPL_SHARDED, IMPL_MUTEX, IMPL_ATOMIC };
+enum impl { IMPL_SHARDED, IMPL_MUTEX, IMPL_ATOMIC, IMPL_AVG };
 
 struct upd_ctx {
     enum impl impl;
@@ -188,11 +191,16 @@ static void *upd_thread(void *arg)
     struct upd_ctx *c = arg;
     ct_stat_t h = 0;
     _Atomic int64_t *v = NULL;
+    struct ct_stat_avg avg;
     long i;
     int k;
 
     /* Resolution (once) and the first update are outside the timing. */
-    if (c->impl == IMPL_SHARDED) {
+    if (c->impl == IMPL_AVG) {
+        if (ct_stat_avg_init(&avg, c->reg, "avg", c->name, NULL) != CT_OK)
+            die("avg init");
+        ct_stat_avg_add(&avg, 1);
+    } else if (c->impl == IMPL_SHARDED) {
         if (ct_stat_registry_add(c->reg, c->name, CT_STAT_COUNTER, &h, NULL) !=
             CT_OK)
             die("add");
@@ -211,6 +219,10 @@ static void *upd_thread(void *arg)
         case IMPL_SHARDED:
             for (i = 0; i < c->chunk; i++)
                 ct_stat_add(c->reg, h, 1);
+            break;
+        case IMPL_AVG:
+            for (i = 0; i < c->chunk; i++)
+                ct_stat_avg_add(&avg, 1);
             break;
         case IMPL_MUTEX:
             for (i = 0; i < c->chunk; i++)
@@ -277,6 +289,13 @@ static double run_updates(enum impl impl, int threads, bool same, long chunk,
         if (ct_stat_registry_find(reg, "c0", &h, NULL) != CT_OK ||
             ct_stat_get(reg, h) != want)
             die("sharded registry lost updates");
+    } else if (impl == IMPL_AVG) {
+        ct_stat_t hc, hs;
+        int64_t want = (int64_t)(same ? threads : 1) * (chunk * n_chunks + 1);
+        if (ct_stat_registry_find(reg, "avg/c0/count", &hc, NULL) != CT_OK ||
+            ct_stat_registry_find(reg, "avg/c0/sum", &hs, NULL) != CT_OK ||
+            ct_stat_get(reg, hc) != want || ct_stat_get(reg, hs) != want)
+            die("avg stat lost updates");
     }
     pthread_barrier_destroy(&bar);
     mreg_destroy(&mreg);
@@ -320,6 +339,24 @@ static void bench_update(const struct bench_opts *o, int threads, bool same)
         printf("%-22s threads=%d  sharded %7.3f ns/update (%.3g items/s)  "
                "mutex %7.2f ns (%.1fx)  atomic %7.2f ns (%.1fx)\n",
                name, threads, s, threads * 1e9 / s, m, m / s, a, a / s);
+}
+
+/* An avg stat (ct_stat_avg_add: count += 1, sum += v, one consistent
+ * multi-counter update), every thread on the same stat. */
+static void bench_update_avg(const struct bench_opts *o, int threads)
+{
+    int n_chunks = o->smoke ? 4 : 200;
+    long chunk = o->smoke ? 1024 : 65536;
+    double s = median_updates(o, IMPL_AVG, threads, true, chunk, n_chunks);
+
+    bench_sink += s;
+    if (o->json)
+        printf("{\"case\":\"update_avg\",\"threads\":%d,"
+               "\"ns_per_update\":%.3f,\"items_per_s\":%.4g}\n",
+               threads, s, threads * 1e9 / s);
+    else
+        printf("%-22s threads=%d  sharded %7.3f ns/update (%.3g items/s)\n",
+               "update_avg", threads, s, threads * 1e9 / s);
 }
 
 /* ---- export of 10^4 counters ---- */
@@ -456,6 +493,8 @@ int main(int argc, char **argv)
         bench_update(&o, counts[k], true);
     for (k = 0; k < n_counts; k++)
         bench_update(&o, counts[k], false);
+    for (k = 0; k < n_counts; k++)
+        bench_update_avg(&o, counts[k]);
     for (k = 0; k < n_counts; k++)
         bench_export(&o, counts[k]);
     return 0;

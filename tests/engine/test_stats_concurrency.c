@@ -4,7 +4,9 @@
  * never sees a counter go backwards; short-lived threads lose nothing;
  * exports with reset, and sets, under concurrent writers count every
  * update exactly once; a registry freed while threads that hold shards of
- * it are alive or exiting; the StdDev offset pinned once under a race.
+ * it are alive or exiting; the StdDev offset pinned once under a race;
+ * exports of multi-counter stats (a histogram's total and buckets, a
+ * StdDev's sums) are whole events under concurrent observers (F4).
  * Plain pthreads (the pool is not needed). Counts shrink under
  * ThreadSanitizer so every test stays well under 20 s on 2 cores. */
 #include <stdarg.h>
@@ -546,6 +548,179 @@ static void test_stat_stddev_concurrent_first_samples_exact(void **state)
     ct_stat_registry_free(reg);
 }
 
+/* ---- F4: multi-counter stats export whole events ---- */
+
+#define HIST_BUCKETS 4
+#define HIST_WRITERS 2
+
+struct hist_ctx {
+    ct_stat_registry_t *reg;
+    ct_stat_detailed_t *hist; /* "h/lat": total plus buckets b0..b3 */
+    ct_stat_stddev_t *sd;     /* "h/sd": every sample 3 */
+    long m, n;                /* at least m samples; n: how many were written */
+    int id;
+    atomic_bool *enough; /* main has exported enough times meanwhile */
+    atomic_int *done;    /* observers finished */
+    int64_t written[HIST_BUCKETS]; /* per bucket, by this thread */
+};
+
+/* Observes samples into the histogram (bucket by a per-thread pattern,
+ * weight 1 or 2) and the stddev stat, at least m and until main has
+ * exported enough times meanwhile; at m / 2 it registers a counter of its
+ * own, so its shard grows while exports run. */
+static void *hist_observer(void *arg)
+{
+    struct hist_ctx *c = arg;
+    char name[32];
+    ct_stat_t own = 0;
+    long i;
+
+    for (i = 0; i < c->m || !atomic_load(c->enough); i++) {
+        size_t b = (size_t)((i * 7 + c->id) % HIST_BUCKETS);
+        int64_t w = 1 + (int64_t)(b & 1);
+        if (i == c->m / 2) {
+            snprintf(name, sizeof(name), "h/own%d", c->id);
+            own = add_counter(c->reg, name);
+        }
+        ct_stat_detailed_add(c->hist, w, b);
+        ct_stat_stddev_add(c->sd, 3);
+        c->written[b] += w;
+        if (i >= c->m / 2)
+            ct_stat_add(c->reg, own, 1);
+    }
+    c->n = i;
+    atomic_fetch_add(c->done, 1);
+    return NULL;
+}
+
+struct hist_snap {
+    int64_t total, bucket[HIST_BUCKETS];
+    int64_t sd_sum, sd_count, sd_sumoffset, sd_sumsqoffset;
+};
+
+/* One export; fails the test when it is not a whole number of events. */
+static void hist_export(ct_stat_registry_t *reg, bool reset,
+                        struct hist_snap *out)
+{
+    struct ct_stat_list l;
+    char key[32];
+    int64_t sum = 0;
+    int k;
+
+    assert_int_equal(ct_stat_registry_export(reg, reset, &l, NULL), CT_OK);
+    assert_int_equal(ct_stat_list_get(&l, "h/lat", &out->total), CT_OK);
+    for (k = 0; k < HIST_BUCKETS; k++) {
+        snprintf(key, sizeof(key), "h/lat/b%d", k);
+        assert_int_equal(ct_stat_list_get(&l, key, &out->bucket[k]), CT_OK);
+        sum += out->bucket[k];
+    }
+    assert_int_equal(ct_stat_list_get(&l, "h/sd/sum", &out->sd_sum), CT_OK);
+    assert_int_equal(ct_stat_list_get(&l, "h/sd/count", &out->sd_count), CT_OK);
+    assert_int_equal(ct_stat_list_get(&l, "h/sd/sumoffset", &out->sd_sumoffset),
+                     CT_OK);
+    assert_int_equal(
+        ct_stat_list_get(&l, "h/sd/sumsqoffset", &out->sd_sumsqoffset), CT_OK);
+    ct_stat_list_destroy(&l);
+    /* The total is the sum of the buckets, every time. */
+    assert_int_equal(out->total, sum);
+    /* Every sample is 3 and so is the pinned offset. */
+    assert_int_equal(out->sd_sum, 3 * out->sd_count);
+    assert_int_equal(out->sd_sumoffset, 0);
+    assert_int_equal(out->sd_sumsqoffset, 0);
+}
+
+/* Checklist F4: a detailed stat used as a histogram (one total plus a
+ * bucket per add) and a StdDev stat, observed by two threads in two waves
+ * (so shards are created, grow and are folded at exit meanwhile), while
+ * the main thread exports in a loop, every other export with reset: each
+ * export has total == the sum of the buckets (and sum == 3 * count), and
+ * what the reset exports took plus the rest is exactly what was written. */
+static void test_stat_histogram_export_consistent_under_observers(void **state)
+{
+    const int waves = 2;
+    struct hist_ctx c[HIST_WRITERS];
+    const char *const buckets[HIST_BUCKETS] = {"b0", "b1", "b2", "b3"};
+    int64_t written[HIST_BUCKETS] = {0}, took[HIST_BUCKETS] = {0};
+    int64_t took_total = 0, took_count = 0, want_total = 0, want_count = 0;
+    long exports = 0, mid = 0;
+    ct_stat_registry_t *reg;
+    ct_stat_detailed_t *hist;
+    ct_stat_stddev_t *sd;
+    struct hist_snap snap;
+    pthread_t tid[HIST_WRITERS];
+    ct_status_t st;
+    int wave, k, b;
+
+    (void)state;
+    assert_int_equal(ct_stat_registry_new(&reg, &st), CT_OK);
+    assert_int_equal(ct_stat_detailed_new(reg, "h", "lat", &hist, &st), CT_OK);
+    assert_int_equal(
+        ct_stat_detailed_set_details(hist, buckets, HIST_BUCKETS, &st), CT_OK);
+    assert_int_equal(ct_stat_stddev_new(reg, "h", "sd", &sd, &st), CT_OK);
+    for (wave = 0; wave < waves; wave++) {
+        atomic_int done;
+        atomic_bool enough;
+        long n = 0, live = 0;
+        atomic_init(&done, 0);
+        atomic_init(&enough, false);
+        for (k = 0; k < HIST_WRITERS; k++) {
+            memset(&c[k], 0, sizeof(c[k]));
+            c[k].reg = reg;
+            c[k].hist = hist;
+            c[k].sd = sd;
+            c[k].m = 2 * M_UPDATES;
+            c[k].id = wave * HIST_WRITERS + k;
+            c[k].done = &done;
+            c[k].enough = &enough;
+            start(&tid[k], hist_observer, &c[k]);
+        }
+        /* Export while the observers run, and a few times more. */
+        while (atomic_load(&done) < HIST_WRITERS || n < 8) {
+            bool reset = (exports & 1) != 0;
+            hist_export(reg, reset, &snap);
+            if (snap.total != 0 && atomic_load(&done) < HIST_WRITERS) {
+                mid++;
+                /* 100 non-empty exports with observers running. */
+                if (++live == 100)
+                    atomic_store(&enough, true);
+            }
+            if (reset) {
+                took_total += snap.total;
+                took_count += snap.sd_count;
+                for (b = 0; b < HIST_BUCKETS; b++)
+                    took[b] += snap.bucket[b];
+            }
+            exports++;
+            n++;
+        }
+        for (k = 0; k < HIST_WRITERS; k++) {
+            join(tid[k]);
+            for (b = 0; b < HIST_BUCKETS; b++)
+                written[b] += c[k].written[b];
+            want_count += c[k].n;
+        }
+    }
+    hist_export(reg, true, &snap);
+    took_total += snap.total;
+    took_count += snap.sd_count;
+    for (b = 0; b < HIST_BUCKETS; b++) {
+        took[b] += snap.bucket[b];
+        want_total += written[b];
+        assert_int_equal(took[b], written[b]);
+    }
+    assert_int_equal(took_total, want_total);
+    assert_int_equal(took_count, want_count);
+    /* Nothing left after the last reset. */
+    hist_export(reg, false, &snap);
+    assert_int_equal(snap.total, 0);
+    assert_int_equal(snap.sd_count, 0);
+    print_message("%ld exports, %ld non-empty while observers ran\n", exports,
+                  mid);
+    ct_stat_stddev_free(sd);
+    ct_stat_detailed_free(hist);
+    ct_stat_registry_free(reg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -558,6 +733,7 @@ int main(void)
         cmocka_unit_test(test_stat_registry_free_with_live_threads_is_safe),
         cmocka_unit_test(test_stat_registry_free_races_thread_exit),
         cmocka_unit_test(test_stat_stddev_concurrent_first_samples_exact),
+        cmocka_unit_test(test_stat_histogram_export_consistent_under_observers),
     };
 
     return cmocka_run_group_tests_name("engine.stats_concurrency", tests, NULL,

@@ -191,7 +191,10 @@ CT_API int ct_stat_registry_write_prom_file(ct_stat_registry_t *reg,
 /* ---- Caffe2's stat flavours (caffe2/core/stats.h) ----
  * Each registers its keys "<group>/<name>[/...]" when initialised, so
  * they export as 0 before the first event; instances with the same names
- * share counters. Updates are ct_stat_add calls (lock-free). Unlike
+ * share counters. Updates are lock-free shard updates; an event that
+ * touches several keys (avg, stddev, a detailed stat's detail and total)
+ * is one update, so every export holds it whole or not at all (e.g.
+ * count == the number of samples in sum, total == sum of details). Unlike
  * Caffe2, updates return nothing: with sharded counters the merged value
  * is not known to the writer. Plain structs need no destroy. */
 
