@@ -62,7 +62,8 @@ static bool env_off(void)
 }
 
 /* Whether Conv i -> SpatialBN k may fuse (see the design note). */
-static bool pair_ok(const ct_net_t *net, int i, int k)
+static bool pair_ok(const ct_net_t *net, const struct ct_net_config *cfg, int i,
+                    int k)
 {
     const Caffe2__NetDef *def = net->def;
     const Caffe2__OperatorDef *conv = def->op[i], *bn = def->op[k];
@@ -72,6 +73,7 @@ static bool pair_ok(const ct_net_t *net, int i, int k)
 
     if (!same(conv->output[0], x) ||
         has_name(def->external_input, def->n_external_input, x) ||
+        has_name((char *const *)cfg->keep_blobs, cfg->n_keep_blobs, x) ||
         (!same(x, y) &&
          has_name(def->external_output, def->n_external_output, x)) ||
         touches(conv, x, true, false) || touches(conv, y, true, false))
@@ -97,7 +99,7 @@ static bool pair_ok(const ct_net_t *net, int i, int k)
     return true;
 }
 
-int ct__net_fuse(ct_net_t *net)
+int ct__net_fuse(ct_net_t *net, const struct ct_net_config *cfg)
 {
     int i, k, n_fused = 0;
 
@@ -117,7 +119,7 @@ int ct__net_fuse(ct_net_t *net)
             if (touches(net->def->op[i], bn->input[0], false, true))
                 break;
         if (i < 0 || !ct__conv_fusable(net->ops[i], &conv_nhwc) ||
-            conv_nhwc != bn_nhwc || !pair_ok(net, i, k))
+            conv_nhwc != bn_nhwc || !pair_ok(net, cfg, i, k))
             continue;
         ct__conv_fuse_bn(net->ops[i], net->ops[k]);
         n_fused++;

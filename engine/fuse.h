@@ -34,8 +34,8 @@ bool ct__workspace_has_parent(const ct_workspace_t *ws);
 /* Fuses every eligible Conv -> SpatialBN pair of the net (called once by
  * ct_net_new after the ops and the graph are built, before any run).
  * Returns how many pairs it fused. Never fails: a pair that does not
- * qualify is left alone. */
-int ct__net_fuse(ct_net_t *net);
+ * qualify is left alone. cfg->keep_blobs are never left unwritten. */
+int ct__net_fuse(ct_net_t *net, const struct ct_net_config *cfg);
 
 /* ---- ops/conv.c ---- */
 

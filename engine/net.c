@@ -204,8 +204,8 @@ static void destroy_ops(ct_net_t *net, int n)
 int ct_net_new(ct_workspace_t *ws, const ct_netdef_t *def,
                const struct ct_net_config *cfg, ct_net_t **out, ct_status_t *st)
 {
-    static const struct ct_net_config no_cfg = {CT_NET_EXECUTOR_FROM_DEF, 0,
-                                                NULL, 0, false};
+    static const struct ct_net_config no_cfg = {
+        CT_NET_EXECUTOR_FROM_DEF, 0, NULL, 0, false, NULL, 0};
     ct_engine_t *eng;
     ct_net_t *net;
     enum ct_executor exec = CT_EXECUTOR_SIMPLE;
@@ -305,7 +305,7 @@ int ct_net_new(ct_workspace_t *ws, const ct_netdef_t *def,
     /* Not in subnets: a Do's child workspace or an If/While branch may
      * leave blobs for the parent net that its NetDef does not declare. */
     if (!cfg->no_fuse && !ct__workspace_has_parent(ws))
-        (void)ct__net_fuse(net);
+        (void)ct__net_fuse(net, cfg);
     *out = net;
     return CT_OK;
 

@@ -724,7 +724,7 @@ static int check_external_inputs(struct run_state *s, const struct run_args *a)
 static int compile_net(struct run_state *s, const struct run_args *a)
 {
     struct ct_net_config cfg;
-    const char **extra = NULL;
+    const char **extra = NULL, **keep = NULL;
     size_t i;
     int rc;
 
@@ -732,9 +732,9 @@ static int compile_net(struct run_state *s, const struct run_args *a)
     cfg.executor = a->executor;
     cfg.num_workers = (int)a->threads;
     /* Fusion leaves a fused Conv's own output unwritten and changes what
-     * observers see per op: off with --observe and with --output (a
-     * dumped blob may be such an output). */
-    cfg.no_fuse = a->no_fuse || a->n_observe > 0 || a->n_outputs > 0;
+     * observers see per op: off with --observe; blobs named by --output
+     * are kept written. */
+    cfg.no_fuse = a->no_fuse || a->n_observe > 0;
     if (a->n_inputs + a->n_shapes > 0) {
         extra = calloc(a->n_inputs + a->n_shapes, sizeof(*extra));
         if (extra == NULL)
@@ -747,8 +747,20 @@ static int compile_net(struct run_state *s, const struct run_args *a)
         cfg.n_extra_inputs = a->n_inputs + a->n_shapes;
         notice_undeclared(s, a);
     }
+    if (a->n_outputs > 0) {
+        keep = calloc(a->n_outputs, sizeof(*keep));
+        if (keep == NULL) {
+            free(extra);
+            return ct_status_setf(&s->st, CT_ENOMEM, "out of memory");
+        }
+        for (i = 0; i < a->n_outputs; i++)
+            keep[i] = a->outputs[i].blob;
+        cfg.keep_blobs = keep;
+        cfg.n_keep_blobs = a->n_outputs;
+    }
     rc = ct_net_new(s->ws, s->def, &cfg, &s->net, &s->st);
     free(extra);
+    free(keep);
     if (rc != CT_OK)
         return rc;
     for (i = 0; i < a->n_outputs; i++)

@@ -266,6 +266,36 @@ static void test_env_off(void **state)
     rig_destroy(&f);
 }
 
+/* A Conv output the caller asks to keep (ct_net_config.keep_blobs) is
+ * written: that pair does not fuse. */
+static void test_keep_blobs(void **state)
+{
+    static const char *const keep[] = {"c"};
+    const struct conv_case *cc = &cases[0];
+    Caffe2__NetDef *def = make_net(cc, PLAIN);
+    struct ct_net_config cfg;
+    struct rig f, u;
+    ct_status_t st;
+
+    (void)state;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.keep_blobs = keep;
+    cfg.n_keep_blobs = 1;
+    tu_env_init(&f.env);
+    feed_conv(f.env.ws, cc);
+    feed_bn(f.env.ws, cc->m, cc->m, 100);
+    assert_int_equal(ct_net_new(f.env.ws, def, &cfg, &f.net, &st), CT_OK);
+    tu_net_free(def);
+    rig_init(&u, cc, PLAIN, true, CT_NET_EXECUTOR_FROM_DEF);
+    rig_run_ok(&f);
+    rig_run_ok(&u);
+    assert_false(blob_empty(&f, "c"));
+    assert_same_blob(&f, &u, "c", "kept conv output");
+    assert_same_blob(&f, &u, "y", "kept conv output");
+    rig_destroy(&f);
+    rig_destroy(&u);
+}
+
 /* ---- errors and changing params ---- */
 
 static void test_bn_errors_named(void **state)
@@ -335,6 +365,7 @@ int main(void)
         cmocka_unit_test(test_bit_identical),
         cmocka_unit_test(test_in_place),
         cmocka_unit_test(test_bn_output_shared),
+        cmocka_unit_test(test_keep_blobs),
         cmocka_unit_test(test_no_fusion),
         cmocka_unit_test(test_env_off),
         cmocka_unit_test(test_bn_errors_named),

@@ -65,6 +65,11 @@ struct ct_net_config {
      * is left unwritten, and profiles show the BN with about no time.
      * The environment variable CT_NO_FUSE=1 turns it off as well. */
     bool no_fuse;
+    /* Blobs the caller will read after runs (e.g. to dump them): fusion
+     * never leaves one of them unwritten. External outputs are kept
+     * anyway. Read by ct_net_new only. */
+    const char *const *keep_blobs;
+    size_t n_keep_blobs;
 };
 #define CT_NET_EXECUTOR_FROM_DEF 0
 
