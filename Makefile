@@ -24,9 +24,11 @@ DEB_PACKAGES := cmake make gcc g++ clang clang-format pkg-config python3 python3
 
 all: build
 
-deps:
+# $(call install_debs,PACKAGES): apt-get installs those of PACKAGES that
+# are not installed (as root), else prints the apt-get line and fails.
+define install_debs
 	@missing=""; \
-	for p in $(DEB_PACKAGES); do \
+	for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -40,6 +42,10 @@ deps:
 	    exit 1; \
 	  fi; \
 	fi
+endef
+
+deps:
+	$(call install_debs,$(DEB_PACKAGES))
 
 $(BUILD)/CMakeCache.txt: | deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCT_WERROR=ON $(CMAKE_ARGS)
@@ -109,22 +115,7 @@ fuzz: deps
 BENCH_NETS_ARGS ?=
 PEER_DEB_PACKAGES := python3-torch python3-torchvision python3-numpy
 bench-nets: build
-	@missing=""; \
-	for p in $(PEER_DEB_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "cortado: installing Debian packages:$$missing"; \
-	    export DEBIAN_FRONTEND=noninteractive; \
-	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
-	  else \
-	    echo "cortado: missing Debian packages; run as root:"; \
-	    echo "  apt-get install -y$$missing"; \
-	    exit 1; \
-	  fi; \
-	fi
+	$(call install_debs,$(PEER_DEB_PACKAGES) $(if $(shell command -v npm),,nodejs npm))
 	@if ! (cd perf/peers && node -e 'require("onnxruntime-node")' 2>/dev/null); then \
 	  echo "cortado: installing onnxruntime-node into perf/peers/node_modules"; \
 	  cd perf/peers && npm install --ignore-scripts --no-audit --no-fund \
