@@ -46,9 +46,10 @@
  * pl / bs and (w - 1 + pl) / bs, found once per run), so inner loops are
  * plain strided copies; bs 2, 3, 4 with units of 1 to 64 bytes (powers of
  * two) take a fused loop over all streams that reads each space row once,
- * row blocks at a time. The work is split into tiles of (plane, block of
- * batch rows), about TILE_BYTES each, which are independent (disjoint
- * outputs) and run through ct_parallel_for (run_tiles, the one call
+ * row blocks at a time (SSE2 shuffles for bs 2 and 4 with units of 1 to 8
+ * bytes, prefetching the next strided space row). The work is split into tiles
+ * of (plane, block of batch rows), about TILE_BYTES each, which are independent
+ * (disjoint outputs) and run through ct_parallel_for (run_tiles, the one call
  * site).
  */
 #include <string.h>
@@ -356,6 +357,143 @@ static void copy_units(char *dst, int64_t ds, const char *src, int64_t ss,
 #define SB_SIMD
 #endif
 
+/* SSE2 (the x86-64 baseline, so no CPU dispatch) row kernels for units of
+ * 1, 2, 4 and 8 bytes and bs 2 and 4: each step moves 16-byte vectors,
+ * V = 16 / SZ groups, and returns how many groups it did; the portable
+ * loops below finish the row tail (and are the whole kernel elsewhere).
+ * d2 splits the 2V units of vectors (a, b) into the even units e and the
+ * odd units o; i2 is its inverse. bs 4 is d2 applied twice (units 0 and
+ * 2 of a group are the evens, 1 and 3 the odds), and i2 twice back. The
+ * shuffles only move bits (no arithmetic), so any dtype is safe.
+ * pf != 0 prefetches the same columns of the next space row, pf bytes on
+ * (bs space rows further): the hardware prefetchers follow sequential
+ * streams but not this jump, and without it the space side's strided
+ * rows ran at about 0.7x memcpy (docs/training.md). */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+#define VLOAD(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
+#define VSTORE(p, v) _mm_storeu_si128((__m128i *)(void *)(p), (v))
+
+static inline void d2(size_t sz, __m128i a, __m128i b, __m128i *e, __m128i *o)
+{
+    switch (sz) {
+    case 1: { /* bytes 0..255 in 16-bit lanes: packus is exact */
+        const __m128i lo = _mm_set1_epi16(0xff);
+        *e = _mm_packus_epi16(_mm_and_si128(a, lo), _mm_and_si128(b, lo));
+        *o = _mm_packus_epi16(_mm_srli_epi16(a, 8), _mm_srli_epi16(b, 8));
+        return;
+    }
+    case 2: /* sign-extended 16-bit values in 32-bit lanes: packs is exact */
+        *e = _mm_packs_epi32(_mm_srai_epi32(_mm_slli_epi32(a, 16), 16),
+                             _mm_srai_epi32(_mm_slli_epi32(b, 16), 16));
+        *o = _mm_packs_epi32(_mm_srai_epi32(a, 16), _mm_srai_epi32(b, 16));
+        return;
+    case 4: {
+        const __m128 fa = _mm_castsi128_ps(a), fb = _mm_castsi128_ps(b);
+        *e = _mm_castps_si128(_mm_shuffle_ps(fa, fb, _MM_SHUFFLE(2, 0, 2, 0)));
+        *o = _mm_castps_si128(_mm_shuffle_ps(fa, fb, _MM_SHUFFLE(3, 1, 3, 1)));
+        return;
+    }
+    default: /* 8 */
+        *e = _mm_unpacklo_epi64(a, b);
+        *o = _mm_unpackhi_epi64(a, b);
+        return;
+    }
+}
+
+static inline void i2(size_t sz, __m128i e, __m128i o, __m128i *a, __m128i *b)
+{
+    switch (sz) {
+    case 1:
+        *a = _mm_unpacklo_epi8(e, o);
+        *b = _mm_unpackhi_epi8(e, o);
+        return;
+    case 2:
+        *a = _mm_unpacklo_epi16(e, o);
+        *b = _mm_unpackhi_epi16(e, o);
+        return;
+    case 4:
+        *a = _mm_unpacklo_epi32(e, o);
+        *b = _mm_unpackhi_epi32(e, o);
+        return;
+    default: /* 8 */
+        *a = _mm_unpacklo_epi64(e, o);
+        *b = _mm_unpackhi_epi64(e, o);
+        return;
+    }
+}
+
+/* De-interleave: groups [0, return) of x into y0..y3 (see FUSED_FN). */
+static inline int64_t vec_deint(size_t sz, int64_t bs, char *y0, char *y1,
+                                char *y2, char *y3, const char *x, int64_t n,
+                                size_t pf)
+{
+    const int64_t v = 16 / (int64_t)sz;
+    int64_t i = 0;
+    __m128i a, b, c, d, e0, o0, e1, o1;
+
+    if (sz > 8 || (bs != 2 && bs != 4))
+        return 0;
+    for (; i + v <= n; i += v, x += 16 * bs) {
+        const size_t off = (size_t)i * sz;
+        if (pf != 0 && (bs == 4 || (i & v) == 0)) /* once per 64 bytes */
+            _mm_prefetch(x + pf, _MM_HINT_T0);
+        if (bs == 2) {
+            d2(sz, VLOAD(x), VLOAD(x + 16), &e0, &o0);
+            VSTORE(y0 + off, e0);
+            VSTORE(y1 + off, o0);
+        } else {
+            d2(sz, VLOAD(x), VLOAD(x + 16), &e0, &o0);
+            d2(sz, VLOAD(x + 32), VLOAD(x + 48), &e1, &o1);
+            d2(sz, e0, e1, &a, &c); /* units 0 and 2 */
+            d2(sz, o0, o1, &b, &d); /* units 1 and 3 */
+            VSTORE(y0 + off, a);
+            VSTORE(y1 + off, b);
+            VSTORE(y2 + off, c);
+            VSTORE(y3 + off, d);
+        }
+    }
+    return i;
+}
+
+/* Interleave: groups [0, return) of y0..y3 into x. */
+static inline int64_t vec_inter(size_t sz, int64_t bs, const char *y0,
+                                const char *y1, const char *y2, const char *y3,
+                                char *x, int64_t n, size_t pf)
+{
+    const int64_t v = 16 / (int64_t)sz;
+    int64_t i = 0;
+    __m128i a, b, c, d, e0, o0, e1, o1;
+
+    if (sz > 8 || (bs != 2 && bs != 4))
+        return 0;
+    for (; i + v <= n; i += v, x += 16 * bs) {
+        const size_t off = (size_t)i * sz;
+        if (pf != 0 && (bs == 4 || (i & v) == 0))
+            _mm_prefetch(x + pf, _MM_HINT_T0);
+        if (bs == 2) {
+            i2(sz, VLOAD(y0 + off), VLOAD(y1 + off), &a, &b);
+            VSTORE(x, a);
+            VSTORE(x + 16, b);
+        } else {
+            i2(sz, VLOAD(y0 + off), VLOAD(y2 + off), &e0, &e1);
+            i2(sz, VLOAD(y1 + off), VLOAD(y3 + off), &o0, &o1);
+            i2(sz, e0, o0, &a, &b);
+            i2(sz, e1, o1, &c, &d);
+            VSTORE(x, a);
+            VSTORE(x + 16, b);
+            VSTORE(x + 32, c);
+            VSTORE(x + 48, d);
+        }
+    }
+    return i;
+}
+#else
+#define vec_deint(sz, bs, y0, y1, y2, y3, x, n, pf) ((int64_t)0)
+#define vec_inter(sz, bs, y0, y1, y2, y3, x, n, pf) ((int64_t)0)
+#endif
+
 #define DE(K, SZ, BS)                                                          \
     memcpy(y##K + (size_t)i * SZ, x + ((size_t)i * BS + K) * SZ, SZ)
 #define IN(K, SZ, BS)                                                          \
@@ -368,11 +506,13 @@ static void copy_units(char *dst, int64_t ds, const char *src, int64_t ss,
     {                                                                          \
         char *y0 = y[0], *y1 = y[1];                                           \
         char *y2 = BS > 2 ? y[2 % BS] : NULL, *y3 = BS > 3 ? y[3 % BS] : NULL; \
-        int64_t r, i;                                                          \
+        int64_t r, i, i0;                                                      \
         (void)y2; /* unused for small BS: the body never names them */         \
         (void)y3;                                                              \
         for (r = 0; r < rows; r++) {                                           \
-            SB_SIMD for (i = 0; i < n; i++)                                    \
+            i0 = vec_deint(SZ, BS, y0, y1, y2, y3, x, n,                       \
+                           r + 1 < rows ? xs : 0);                             \
+            SB_SIMD for (i = i0; i < n; i++)                                   \
             {                                                                  \
                 BODY_DE;                                                       \
             }                                                                  \
@@ -391,11 +531,13 @@ static void copy_units(char *dst, int64_t ds, const char *src, int64_t ss,
         const char *y0 = y[0], *y1 = y[1];                                     \
         const char *y2 = BS > 2 ? y[2 % BS] : NULL;                            \
         const char *y3 = BS > 3 ? y[3 % BS] : NULL;                            \
-        int64_t r, i;                                                          \
+        int64_t r, i, i0;                                                      \
         (void)y2;                                                              \
         (void)y3;                                                              \
         for (r = 0; r < rows; r++) {                                           \
-            SB_SIMD for (i = 0; i < n; i++)                                    \
+            i0 = vec_inter(SZ, BS, y0, y1, y2, y3, x, n,                       \
+                           r + 1 < rows ? xs : 0);                             \
+            SB_SIMD for (i = i0; i < n; i++)                                   \
             {                                                                  \
                 BODY_IN;                                                       \
             }                                                                  \

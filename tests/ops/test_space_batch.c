@@ -285,6 +285,48 @@ test_space_batch_unit_sizes_and_wide_rows_match_reference(void **state)
     check_case(e, &a, 2, 2, 9, 12, CT_DTYPE_I16);
 }
 
+/* The SSE2 row kernels (bs 2 and 4, units of 1, 2, 4 and 8 bytes) and
+ * their tails: fused widths 1..17 groups around the vector widths (16,
+ * 8, 4 and 2 groups), rows that start off the 16-byte grid (odd widths,
+ * left pads shifting the fused interior), several rows per tile (the
+ * next-row prefetch) and NHWC units of two elements. */
+static void test_space_batch_simd_rows_and_tails_match_reference(void **state)
+{
+    static const ct_dtype_t dts[] = {CT_DTYPE_U8,  CT_DTYPE_I16, CT_DTYPE_F16,
+                                     CT_DTYPE_F32, CT_DTYPE_I32, CT_DTYPE_F64,
+                                     CT_DTYPE_I64};
+    static const int64_t bss[] = {2, 4};
+    struct tu_env *e = *state;
+    size_t bi, di;
+    int64_t wb, pi;
+
+    for (bi = 0; bi < 2; bi++) {
+        const int64_t bs = bss[bi];
+        for (wb = 1; wb <= 17; wb++) {
+            for (pi = 0; pi < 3; pi++) {
+                /* pads (left, right): none, a partial block on both
+                 * sides, a full block and one more on the left. */
+                const int64_t pl = pi == 0 ? 0 : pi == 1 ? 1 : bs + 1;
+                const int64_t pr = pi == 0 ? 0 : pi == 1 ? bs - 1 : bs - 1;
+                const int64_t w = wb * bs - pl - pr;
+                struct sb_args a;
+                if (w < 1)
+                    continue;
+                a.bs = bs;
+                a.pt = pi, a.pb = (bs - (3 * bs + pi) % bs) % bs;
+                a.pl = pl, a.pr = pr;
+                for (di = 0; di < sizeof(dts) / sizeof(dts[0]); di++) {
+                    a.nhwc = false;
+                    check_case(e, &a, 1, 2, 3 * bs, w, dts[di]);
+                    a.nhwc = true;
+                    check_case(e, &a, 1, (int64_t)(di % 2) + 1, 3 * bs, w,
+                               dts[di]);
+                }
+            }
+        }
+    }
+}
+
 static void test_space_to_batch_caffe2_example_shape(void **state)
 {
     struct tu_env *e = *state;
@@ -722,6 +764,7 @@ int main(void)
         cmocka_unit_test(test_space_batch_random_cases_match_reference),
         cmocka_unit_test(
             test_space_batch_unit_sizes_and_wide_rows_match_reference),
+        cmocka_unit_test(test_space_batch_simd_rows_and_tails_match_reference),
         cmocka_unit_test(test_space_to_batch_caffe2_example_shape),
         cmocka_unit_test(test_space_to_batch_block_size_default_is_2),
         cmocka_unit_test(test_space_batch_pool_tiles_equal_serial),
