@@ -24,6 +24,7 @@
  */
 #include <string.h>
 
+#include "ops/elementwise.h"
 #include "ops/op_impl.h"
 
 enum cmp_kind { CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE };
@@ -81,76 +82,66 @@ static int cmp_init(ct_op_t *op, ct_status_t *st)
     return CT_OK;
 }
 
-/* Output dims and the element strides of A and B over them (0 along
- * broadcast dims). Returns the output rank through *nd. */
+/* Output dims (rank through *nd) and the iteration plan. The numpy rule
+ * is Add's (ops/elementwise.h); the legacy rule is checked here, as it
+ * places B anywhere it fits at `axis`, and then iterates A as
+ * [pre, n, post] against B as [n]. */
 static int cmp_plan(ct_op_ctx_t *ctx, const ct_tensor_t *a,
-                    const ct_tensor_t *b, int *nd, int64_t *dims, int64_t *sa,
-                    int64_t *sb)
+                    const ct_tensor_t *b, int *nd, int64_t *dims,
+                    struct ct__bcast *plan)
 {
     const struct cmp_state *s = ctx->op->state;
     int na = ct_tensor_ndim(a), nb = ct_tensor_ndim(b), i;
     const int64_t *da = ct_tensor_dims(a), *db = ct_tensor_dims(b);
-    int64_t acc;
+    int64_t pre = 1, n = 1, post = 1, one = 1;
+    int lo = 0, hi = nb, start, rc;
     char ba[96], bb[96];
+    ct_status_t lst;
 
-    ct_dims_str(na, da, ba, sizeof(ba));
-    ct_dims_str(nb, db, bb, sizeof(bb));
-    if (s->legacy) {
-        int lo = 0, hi = nb, start;
-        *nd = na;
-        memcpy(dims, da, (size_t)na * sizeof(*dims));
-        for (i = 0; i < na; i++)
-            sb[i] = 0;
-        if (ct_tensor_numel(b) != 1) {
-            while (lo < hi && db[lo] == 1)
-                lo++;
-            while (hi > lo && db[hi - 1] == 1)
-                hi--;
-            start = s->axis < 0 ? na - nb + lo : (int)s->axis + lo;
-            if (nb > na || start < 0 || start + (hi - lo) > na)
-                return ct_op_fail(ctx, CT_ESHAPE,
-                                  "legacy broadcast: B %s does not fit A %s "
-                                  "at axis %lld",
-                                  bb, ba, (long long)s->axis);
-            for (i = lo; i < hi; i++)
-                if (db[i] != da[start + i - lo])
-                    return ct_op_fail(ctx, CT_ESHAPE,
-                                      "legacy broadcast: dimension mismatch, "
-                                      "A %s dim %d is %lld but B %s dim %d is "
-                                      "%lld",
-                                      ba, start + i - lo,
-                                      (long long)da[start + i - lo], bb, i,
-                                      (long long)db[i]);
-            acc = 1;
-            for (i = hi - 1; i >= lo; i--) {
-                sb[start + i - lo] = acc;
-                acc *= db[i];
-            }
-        }
-        acc = 1;
-        for (i = na - 1; i >= 0; i--) {
-            sa[i] = acc;
-            acc *= da[i];
-        }
+    if (!s->legacy) {
+        ct_status_clear(&lst);
+        rc = ct__bcast_numpy_dims(na, da, nb, db, nd, dims, &lst);
+        if (rc != CT_OK)
+            return ct_op_fail(ctx, rc, "%s", lst.msg);
+        ct__bcast_plan_build(na, da, nb, db, plan);
         return CT_OK;
     }
-    *nd = na > nb ? na : nb;
+    *nd = na;
+    memcpy(dims, da, (size_t)na * sizeof(*dims));
+    if (ct_tensor_numel(b) == 1) {
+        pre = ct_tensor_numel(a);
+        ct__bcast_plan_build(1, &pre, 1, &one, plan);
+        return CT_OK;
+    }
+    ct_dims_str(na, da, ba, sizeof(ba));
+    ct_dims_str(nb, db, bb, sizeof(bb));
+    while (lo < hi && db[lo] == 1)
+        lo++;
+    while (hi > lo && db[hi - 1] == 1)
+        hi--;
+    start = s->axis < 0 ? na - nb + lo : (int)s->axis + lo;
+    if (nb > na || start < 0 || start + (hi - lo) > na)
+        return ct_op_fail(ctx, CT_ESHAPE,
+                          "legacy broadcast: B %s does not fit A %s "
+                          "at axis %lld",
+                          bb, ba, (long long)s->axis);
+    for (i = lo; i < hi; i++)
+        if (db[i] != da[start + i - lo])
+            return ct_op_fail(ctx, CT_ESHAPE,
+                              "legacy broadcast: dimension mismatch, "
+                              "A %s dim %d is %lld but B %s dim %d is "
+                              "%lld",
+                              ba, start + i - lo, (long long)da[start + i - lo],
+                              bb, i, (long long)db[i]);
+    for (i = 0; i < start; i++)
+        pre *= da[i];
+    for (i = lo; i < hi; i++)
+        n *= db[i];
+    for (i = start + hi - lo; i < na; i++)
+        post *= da[i];
     {
-        int64_t acc_a = 1, acc_b = 1;
-        for (i = *nd - 1; i >= 0; i--) {
-            int ia = i - (*nd - na), ib = i - (*nd - nb);
-            int64_t xa = ia >= 0 ? da[ia] : 1, xb = ib >= 0 ? db[ib] : 1;
-            if (xa != xb && xa != 1 && xb != 1)
-                return ct_op_fail(ctx, CT_ESHAPE,
-                                  "cannot broadcast A %s with B %s: dim %d of "
-                                  "A is %lld, dim %d of B is %lld",
-                                  ba, bb, ia, (long long)xa, ib, (long long)xb);
-            dims[i] = xa == 1 ? xb : xa;
-            sa[i] = xa == 1 ? 0 : acc_a;
-            sb[i] = xb == 1 ? 0 : acc_b;
-            acc_a *= xa;
-            acc_b *= xb;
-        }
+        const int64_t av[3] = {pre, n, post}, bv[2] = {n, 1};
+        ct__bcast_plan_build(3, av, 2, bv, plan);
     }
     return CT_OK;
 }
@@ -182,13 +173,13 @@ static int cmp_plan(ct_op_ctx_t *ctx, const ct_tensor_t *a,
                 break;                                                         \
             }                                                                  \
             c[e] = r;                                                          \
-            for (k = nd - 1; k >= 0; k--) {                                    \
-                oa += sa[k];                                                   \
-                ob += sb[k];                                                   \
-                if (++idx[k] < dims[k])                                        \
+            for (k = p.ndim - 1; k >= 0; k--) {                                \
+                oa += p.sa[k];                                                 \
+                ob += p.sb[k];                                                 \
+                if (++idx[k] < p.dims[k])                                      \
                     break;                                                     \
-                oa -= sa[k] * dims[k];                                         \
-                ob -= sb[k] * dims[k];                                         \
+                oa -= p.sa[k] * p.dims[k];                                     \
+                ob -= p.sb[k] * p.dims[k];                                     \
                 idx[k] = 0;                                                    \
             }                                                                  \
         }                                                                      \
@@ -198,8 +189,8 @@ static int cmp_run(ct_op_ctx_t *ctx, enum cmp_kind kind)
 {
     const ct_tensor_t *a, *b;
     ct_tensor_t *out;
-    int64_t dims[CT_MAX_DIMS], sa[CT_MAX_DIMS], sb[CT_MAX_DIMS];
-    int64_t idx[CT_MAX_DIMS] = {0}, n, e, oa = 0, ob = 0;
+    struct ct__bcast p;
+    int64_t dims[CT_MAX_DIMS], idx[CT_MAX_DIMS] = {0}, n, e, oa = 0, ob = 0;
     const void *a0, *b0;
     ct_dtype_t dt;
     bool *c;
@@ -222,7 +213,7 @@ static int cmp_run(ct_op_ctx_t *ctx, enum cmp_kind kind)
                           "unsupported dtype %s for comparison (want bool, "
                           "int32, int64, float or double)",
                           ct_dtype_name(dt));
-    if ((rc = cmp_plan(ctx, a, b, &nd, dims, sa, sb)) != CT_OK)
+    if ((rc = cmp_plan(ctx, a, b, &nd, dims, &p)) != CT_OK)
         return rc;
     if ((rc = ct_op_output(ctx, 0, CT_DTYPE_BOOL, nd, dims, &out)) != CT_OK)
         return rc;
@@ -250,31 +241,6 @@ static int cmp_run(ct_op_ctx_t *ctx, enum cmp_kind kind)
     return CT_OK;
 }
 
-static int eq_run(ct_op_ctx_t *ctx)
-{
-    return cmp_run(ctx, CMP_EQ);
-}
-static int ne_run(ct_op_ctx_t *ctx)
-{
-    return cmp_run(ctx, CMP_NE);
-}
-static int lt_run(ct_op_ctx_t *ctx)
-{
-    return cmp_run(ctx, CMP_LT);
-}
-static int le_run(ct_op_ctx_t *ctx)
-{
-    return cmp_run(ctx, CMP_LE);
-}
-static int gt_run(ct_op_ctx_t *ctx)
-{
-    return cmp_run(ctx, CMP_GT);
-}
-static int ge_run(ct_op_ctx_t *ctx)
-{
-    return cmp_run(ctx, CMP_GE);
-}
-
 static double cmp_cost(const ct_op_t *op, const ct_shape_t *in)
 {
     int64_t n = 1;
@@ -286,8 +252,13 @@ static double cmp_cost(const ct_op_t *op, const ct_shape_t *in)
     return (double)n;
 }
 
-#define CMP_SCHEMA(VAR, NAME, RUN, DOC)                                        \
-    const struct ct_op_schema VAR = {                                          \
+/* One op per kind: its run_cb and its schema ct__op_<LOWER>. */
+#define CMP_SCHEMA(LOWER, NAME, KIND, DOC)                                     \
+    static int LOWER##_run(ct_op_ctx_t *ctx)                                   \
+    {                                                                          \
+        return cmp_run(ctx, KIND);                                             \
+    }                                                                          \
+    const struct ct_op_schema ct__op_##LOWER = {                               \
         .name = NAME,                                                          \
         .min_inputs = 2,                                                       \
         .max_inputs = 2,                                                       \
@@ -296,14 +267,14 @@ static double cmp_cost(const ct_op_t *op, const ct_shape_t *in)
         .args = cmp_args,                                                      \
         .state_size = sizeof(struct cmp_state),                                \
         .init_cb = cmp_init,                                                   \
-        .run_cb = RUN,                                                         \
+        .run_cb = LOWER##_run,                                                 \
         .cost_cb = cmp_cost,                                                   \
         .doc = DOC,                                                            \
     }
 
-CMP_SCHEMA(ct__op_eq, "EQ", eq_run, "bool C = (A == B) with broadcasting");
-CMP_SCHEMA(ct__op_ne, "NE", ne_run, "bool C = (A != B) with broadcasting");
-CMP_SCHEMA(ct__op_lt, "LT", lt_run, "bool C = (A < B) with broadcasting");
-CMP_SCHEMA(ct__op_le, "LE", le_run, "bool C = (A <= B) with broadcasting");
-CMP_SCHEMA(ct__op_gt, "GT", gt_run, "bool C = (A > B) with broadcasting");
-CMP_SCHEMA(ct__op_ge, "GE", ge_run, "bool C = (A >= B) with broadcasting");
+CMP_SCHEMA(eq, "EQ", CMP_EQ, "bool C = (A == B) with broadcasting");
+CMP_SCHEMA(ne, "NE", CMP_NE, "bool C = (A != B) with broadcasting");
+CMP_SCHEMA(lt, "LT", CMP_LT, "bool C = (A < B) with broadcasting");
+CMP_SCHEMA(le, "LE", CMP_LE, "bool C = (A <= B) with broadcasting");
+CMP_SCHEMA(gt, "GT", CMP_GT, "bool C = (A > B) with broadcasting");
+CMP_SCHEMA(ge, "GE", CMP_GE, "bool C = (A >= B) with broadcasting");

@@ -54,6 +54,7 @@
 #include <string.h>
 
 #include "engine/gradient.h"
+#include "ops/elementwise.h"
 #include "ops/op_impl.h"
 
 /* omp simd: every iteration reads a[i], b[i] and writes c[i] only, so it
@@ -83,17 +84,8 @@ struct bin_state {
     int axis;    /* legacy start dim; -1 = suffix */
 };
 
-/* Collapsed iteration plan: output dims and element strides of A and B
- * (0 where broadcast). C is dense. ndim >= 1; the innermost strides are 0
- * or 1 and never both 0. */
-struct bcast {
-    int ndim;
-    int64_t dims[CT_MAX_DIMS];
-    int64_t sa[CT_MAX_DIMS], sb[CT_MAX_DIMS];
-};
-
 struct bin_job {
-    struct bcast plan;
+    struct ct__bcast plan;
     const bin_fn *fn; /* [0] vv, [1] vs, [2] sv */
     const char *a, *b;
     char *c;
@@ -260,8 +252,8 @@ static int legacy_sizes(int axis, int na, const int64_t *a, int nb,
 }
 
 /* Caffe2's ComputeBinaryBroadcastForwardDims. */
-static int numpy_dims(int na, const int64_t *a, int nb, const int64_t *b,
-                      int *nc, int64_t *c, ct_status_t *st)
+int ct__bcast_numpy_dims(int na, const int64_t *a, int nb, const int64_t *b,
+                         int *nc, int64_t *c, ct_status_t *st)
 {
     char sa[128], sb[128];
     int n = na > nb ? na : nb, k;
@@ -285,8 +277,8 @@ static int numpy_dims(int na, const int64_t *a, int nb, const int64_t *b,
 
 /* Builds the collapsed plan for A and B aligned at the right (numpy
  * rule); the shapes are known to be compatible. */
-static void plan_build(int na, const int64_t *a, int nb, const int64_t *b,
-                       struct bcast *p)
+void ct__bcast_plan_build(int na, const int64_t *a, int nb, const int64_t *b,
+                          struct ct__bcast *p)
 {
     int64_t dims[CT_MAX_DIMS], sa[CT_MAX_DIMS], sb[CT_MAX_DIMS];
     int64_t stride_a = 1, stride_b = 1;
@@ -329,15 +321,15 @@ static void plan_build(int na, const int64_t *a, int nb, const int64_t *b,
 /* Output dims of A op B and, when plan is not NULL, the iteration plan. */
 static int bin_shape(const struct bin_state *s, int na, const int64_t *a,
                      int nb, const int64_t *b, int *nc, int64_t *c,
-                     struct bcast *plan, ct_status_t *st)
+                     struct ct__bcast *plan, ct_status_t *st)
 {
     int64_t nb_el = 1, pre = 1, n = 1, post = 1;
     int i, rc;
 
     if (!s->legacy) {
-        rc = numpy_dims(na, a, nb, b, nc, c, st);
+        rc = ct__bcast_numpy_dims(na, a, nb, b, nc, c, st);
         if (rc == CT_OK && plan != NULL)
-            plan_build(na, a, nb, b, plan);
+            ct__bcast_plan_build(na, a, nb, b, plan);
         return rc;
     }
     for (i = 0; i < nb; i++)
@@ -351,13 +343,13 @@ static int bin_shape(const struct bin_state *s, int na, const int64_t *a,
         for (i = 0; i < na; i++)
             na_el *= a[i];
         if (plan != NULL)
-            plan_build(1, &na_el, 1, &one, plan);
+            ct__bcast_plan_build(1, &na_el, 1, &one, plan);
         return CT_OK;
     }
     rc = legacy_sizes(s->axis, na, a, nb, b, &pre, &n, &post, st);
     if (rc == CT_OK && plan != NULL) {
         const int64_t av[3] = {pre, n, post}, bv[2] = {n, 1};
-        plan_build(3, av, 2, bv, plan);
+        ct__bcast_plan_build(3, av, 2, bv, plan);
     }
     return rc;
 }
@@ -370,7 +362,7 @@ static int bin_shape(const struct bin_state *s, int na, const int64_t *a,
  * ([N, 2] + [N, 1]) cost no call per row. */
 static int bin_range(const struct bin_job *j, int64_t e0, int64_t e1)
 {
-    const struct bcast *p = &j->plan;
+    const struct ct__bcast *p = &j->plan;
     const int nd = p->ndim;
     const int64_t inner = p->dims[nd - 1];
     const int64_t ia = p->sa[nd - 1], ib = p->sb[nd - 1];
@@ -645,7 +637,7 @@ enum grad_mode { GRAD_COPY, GRAD_NEG, GRAD_MUL };
  * `dense` targets (same shape as C) are written, others accumulated
  * (zeroed by the caller). dt may be dc only when dense. */
 #define GRAD_REDUCE(SFX, T)                                                    \
-    static void grad_reduce_##SFX(const struct bcast *p, const T *dc,          \
+    static void grad_reduce_##SFX(const struct ct__bcast *p, const T *dc,      \
                                   const T *other, const int64_t *st_t,         \
                                   const int64_t *st_o, enum grad_mode mode,    \
                                   bool dense, T *dt)                           \
@@ -710,7 +702,7 @@ static int bin_grad_run(ct_op_ctx_t *ctx, enum bin_kind kind)
     const ct_tensor_t *dc, *a, *b;
     ct_tensor_t *out[2];
     const void *dcv, *av, *bv;
-    struct bcast plan;
+    struct ct__bcast plan;
     ct_status_t lst;
     int64_t cdims[CT_MAX_DIMS];
     char s1[128], s2[128];

@@ -26,6 +26,7 @@
 #include "cortado/net.h"
 #include "cortado/stats.h"
 #include "cortado/storage.h"
+#include "fs_util.h"
 #include "test_util.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -67,23 +68,6 @@ static int count_dir(const char *dir)
             n++;
     closedir(d);
     return n;
-}
-
-static void rm_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    char p[512];
-
-    while (d != NULL && (de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-        unlink(p);
-    }
-    if (d != NULL)
-        closedir(d);
-    rmdir(dir);
 }
 
 /* A dag net of n independent integer Divs q_i = n / d_i; d holds zeros,
@@ -276,7 +260,7 @@ static void test_dag_nets_run_while_async_checkpoints_write(void **state)
     }
     ct_workspace_free(ws);
     ct_engine_free(eng);
-    rm_dir(dir);
+    tu_rm_dir(dir);
 }
 
 /* ---- F4, F5 ---- */
@@ -560,7 +544,7 @@ static void test_save_load_cycles_keep_fd_count(void **state)
     tu_op_free(load);
     ct_workspace_free(ws);
     ct_engine_free(eng);
-    rm_dir(dir);
+    tu_rm_dir(dir);
 }
 
 static void test_engine_free_leaves_no_thread(void **state)
@@ -607,7 +591,7 @@ static void test_engine_free_leaves_no_thread(void **state)
         ct_workspace_free(ws);
         tu_net_free(def);
         ct_engine_free(eng);
-        rm_dir(dir);
+        tu_rm_dir(dir);
     }
     assert_int_equal(count_dir("/proc/self/task"), before);
 }

@@ -26,6 +26,7 @@
 
 #include "cortado/storage.h"
 #include "storage/fileio.h"
+#include "fs_util.h"
 #include "test_util.h"
 
 /* ---- fixture ---- */
@@ -62,23 +63,6 @@ static int setup(void **state)
     return 0;
 }
 
-static void rm_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    char p[512];
-
-    while (d != NULL && (de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-        unlink(p);
-    }
-    if (d != NULL)
-        closedir(d);
-    rmdir(dir);
-}
-
 static int teardown(void **state)
 {
     struct env *e = *state;
@@ -87,7 +71,7 @@ static int teardown(void **state)
     ct_tensor_free(e->x);
     ct_workspace_free(e->ws);
     ct_engine_free(e->eng);
-    rm_dir(e->dir);
+    tu_rm_dir(e->dir);
     free(e);
     return 0;
 }
@@ -348,7 +332,7 @@ static void test_save_op_through_hard_link_never_writes_outside(void **state)
     assert_int_equal(len, sizeof(secret));
     assert_memory_equal(after, secret, len);
     free(after);
-    rm_dir(outside_dir);
+    tu_rm_dir(outside_dir);
 }
 
 /* ---- A17: SIGKILL while overwriting the same path ---- */

@@ -16,27 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_util.h"
-
-static int setup_env(void **state)
-{
-    struct tu_env *e = calloc(1, sizeof(*e));
-
-    if (e == NULL)
-        return -1;
-    tu_env_init(e);
-    *state = e;
-    return 0;
-}
-
-static int teardown_env(void **state)
-{
-    struct tu_env *e = *state;
-
-    tu_env_destroy(e);
-    free(e);
-    return 0;
-}
+#include "op_test.h"
 
 /* Runs op (then frees it); the run must fail with one of the codes a or b
  * and a message containing needle. */
@@ -310,7 +290,7 @@ static void test_ops_zero_or_negative_divisors_return_earg(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_env, teardown_env)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_env_setup, tu_env_teardown)
     const struct CMUnitTest tests[] = {
         T(test_ops_zero_size_inputs_give_empty_outputs),
         T(test_ops_axis_out_of_range_returns_error_naming_axis),
