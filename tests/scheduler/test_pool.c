@@ -859,17 +859,28 @@ static void test_pool_idle_uses_no_cpu(void **state)
     uint64_t cpu0, cpu1;
     long ticks0, ticks1;
 
+    int attempt;
+
     (void)state;
     run_tree(pool, 10000); /* wake every worker */
     sleep_ms(20);
-    cpu0 = process_cpu_ns();
-    ticks0 = proc_stat_ticks();
-    sleep_ms(100);
-    cpu1 = process_cpu_ns();
-    ticks1 = proc_stat_ticks();
-    if (cpu1 - cpu0 >= 3000000u || ticks1 - ticks0 > 1)
-        fail_msg("idle pool used %.3f ms of CPU (%ld ticks) in 100 ms",
-                 (double)(cpu1 - cpu0) / 1e6, ticks1 - ticks0);
+    /* On a loaded machine a worker still in its spin phase may be
+     * descheduled and finish spinning late, so one window can see some
+     * CPU; a pool that never parks uses CPU in every window. Up to five
+     * windows, one quiet window passes. */
+    for (attempt = 0;; attempt++) {
+        cpu0 = process_cpu_ns();
+        ticks0 = proc_stat_ticks();
+        sleep_ms(100);
+        cpu1 = process_cpu_ns();
+        ticks1 = proc_stat_ticks();
+        if (cpu1 - cpu0 < 3000000u && ticks1 - ticks0 <= 1)
+            break;
+        if (attempt == 4)
+            fail_msg("idle pool used %.3f ms of CPU (%ld ticks) in each of "
+                     "5 windows of 100 ms (last shown)",
+                     (double)(cpu1 - cpu0) / 1e6, ticks1 - ticks0);
+    }
     ct__pool_free(pool);
 }
 
