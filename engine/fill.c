@@ -189,6 +189,18 @@ static int fill_inputs_only(ct_workspace_t *ws, const ct_netdef_t *def,
     return CT_OK;
 }
 
+/* cfg->shape_is_param[i] = 1 for the shapes entry named `name`. */
+static void mark_shape_param(const struct ct_fill_config *cfg, const char *name)
+{
+    size_t i;
+
+    if (cfg->shape_is_param == NULL)
+        return;
+    for (i = 0; i < cfg->n_shapes; i++)
+        if (strcmp(cfg->shapes[i].name, name) == 0)
+            cfg->shape_is_param[i] = 1;
+}
+
 int ct_workspace_fill_params(ct_workspace_t *ws, const ct_netdef_t *def,
                              const struct ct_fill_config *cfg,
                              struct ct_fill_report *report, ct_status_t *st)
@@ -205,6 +217,8 @@ int ct_workspace_fill_params(ct_workspace_t *ws, const ct_netdef_t *def,
     memset(&rep, 0, sizeof(rep));
     if (report != NULL)
         memset(report, 0, sizeof(*report));
+    if (cfg->shape_is_param != NULL && cfg->n_shapes > 0)
+        memset(cfg->shape_is_param, 0, cfg->n_shapes);
     if ((rc = check_config(cfg, st)) != CT_OK)
         return rc;
     if (cfg->mode == CT_FILL_NONE) {
@@ -246,6 +260,7 @@ int ct_workspace_fill_params(ct_workspace_t *ws, const ct_netdef_t *def,
             if (b->kind != CT__PARAM_NONE) {
                 /* shape inference counts only the params it sized; a
                  * parameter whose shape was given counts here. */
+                mark_shape_param(cfg, b->name);
                 rep.n_params++;
                 rep.n_param_elements += shape_elements(&b->shape);
             } else {

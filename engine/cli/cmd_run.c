@@ -554,50 +554,6 @@ static int absent_inputs(struct run_state *s, struct ct__run_blobs *out)
     return rc;
 }
 
-/* Whether an op of NET reads name as its first input (where data goes:
- * no parameter rule of engine/param_rules.c sizes input 0). */
-static bool read_as_data(const ct_netdef_t *def, const char *name)
-{
-    size_t i;
-
-    for (i = 0; i < def->n_op; i++)
-        if (def->op[i]->n_input > 0 && strcmp(def->op[i]->input[0], name) == 0)
-            return true;
-    return false;
-}
-
-/* With --fill-params, an --input-shape blob is either a data input or a
- * parameter whose shape was pinned; the fill report only counts the
- * latter. Those are the blobs no op reads as its first input; the count
- * confirms it, and when it does not, none is taken (with a notice). */
-static int add_shaped_params(struct run_state *s, const struct run_args *a)
-{
-    size_t i, n_fill = 0, n_cand = 0, want;
-    int rc = CT_OK;
-
-    for (i = 0; i < s->params.n; i++)
-        n_fill += s->params.origins[i] == CT__RUN_FROM_FILL;
-    if (s->fill.n_params <= n_fill)
-        return CT_OK;
-    want = s->fill.n_params - n_fill;
-    for (i = 0; i < a->n_shapes; i++)
-        n_cand += !read_as_data(s->def, a->shapes[i].name);
-    if (n_cand != want) {
-        fprintf(stderr,
-                "cortado: notice: --fill-params used %zu --input-shape "
-                "shape%s for parameters, which cannot be told from the data "
-                "inputs; they are not saved by --save-params nor "
-                "checkpointed unless NET updates them in place\n",
-                want, want == 1 ? "" : "s");
-        return CT_OK;
-    }
-    for (i = 0; i < a->n_shapes && rc == CT_OK; i++)
-        if (!read_as_data(s->def, a->shapes[i].name))
-            rc = ct__run_blobs_add(&s->params, a->shapes[i].name,
-                                   CT__RUN_FROM_FILL, &s->st);
-    return rc;
-}
-
 /* --input-shape inputs and --fill-params parameters; the parameters
  * created are appended to s->params. */
 static int fill_blobs(struct run_state *s, const struct run_args *a)
@@ -621,6 +577,11 @@ static int fill_blobs(struct run_state *s, const struct run_args *a)
     cfg.shapes = a->shapes;
     cfg.n_shapes = a->n_shapes;
     cfg.default_width = a->fill_width;
+    if (a->n_shapes > 0 &&
+        (cfg.shape_is_param = calloc(a->n_shapes, 1)) == NULL) {
+        ct__run_blobs_destroy(&absent);
+        return ct_status_setf(&s->st, CT_ENOMEM, "out of memory");
+    }
     rc = ct_workspace_fill_params(s->ws, s->def, &cfg, &s->fill, &s->st);
     if (rc != CT_OK)
         ct_status_prefix(&s->st, "%s: ",
@@ -632,8 +593,12 @@ static int fill_blobs(struct run_state *s, const struct run_args *a)
             rc = ct__run_blobs_add(&s->params, absent.names[i],
                                    CT__RUN_FROM_FILL, &s->st);
     ct__run_blobs_destroy(&absent);
-    if (rc == CT_OK && a->fill_mode != CT_FILL_NONE && a->n_shapes > 0)
-        rc = add_shaped_params(s, a);
+    /* --input-shape blobs that the fill made parameters (pinned shapes). */
+    for (i = 0; i < a->n_shapes && rc == CT_OK; i++)
+        if (cfg.shape_is_param[i])
+            rc = ct__run_blobs_add(&s->params, a->shapes[i].name,
+                                   CT__RUN_FROM_FILL, &s->st);
+    free(cfg.shape_is_param);
     return rc;
 }
 

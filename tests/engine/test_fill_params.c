@@ -201,6 +201,7 @@ static void test_fill_keeps_fed_blobs_and_pins_shapes(void **state)
     struct ct_fill_report rep;
     const int64_t cw[4] = {5, 3, 3, 3}, fb = 64;
     const float sentinel[64] = {42};
+    unsigned char is_param[2] = {7, 7};
     ct_status_t st;
 
     tu_feed_f32(e->ws, "fb", 1, &fb, sentinel);
@@ -210,10 +211,15 @@ static void test_fill_keeps_fed_blobs_and_pins_shapes(void **state)
     cfg.mode = CT_FILL_RANDOM;
     cfg.shapes = sh;
     cfg.n_shapes = 2;
+    cfg.shape_is_param = is_param;
     assert_int_equal(ct_workspace_fill_params(e->ws, net, &cfg, &rep, &st),
                      CT_OK);
     assert_int_equal(rep.n_inputs, 1);
     assert_int_equal(rep.n_params, 7); /* cw pinned + 6 inferred */
+    /* Which given shapes became parameters, and their elements counted. */
+    assert_int_equal(is_param[0], 0);
+    assert_int_equal(is_param[1], 1);
+    assert_true(rep.n_param_elements >= 5 * 3 * 3 * 3);
     assert_int_equal(ct_tensor_dim(tu_fetch(e->ws, "cb"), 0), 5);
     assert_int_equal(ct_tensor_dim(tu_fetch(e->ws, "s"), 0), 5);
     /* A pinned parameter is filled like one, not like an input. */

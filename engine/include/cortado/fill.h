@@ -60,6 +60,9 @@ struct ct_fill_config {
     /* Width of a Conv / ConvTranspose / FC output that nothing fixes
      * (rounded up to a multiple of the op's group); 0 means 64. */
     int64_t default_width;
+    /* Optional output, n_shapes entries (NULL: none): set to 1 for each
+     * shapes[i] that was created as a parameter, 0 for a data input. */
+    unsigned char *shape_is_param;
 };
 
 /* What ct_workspace_fill_params did. */
