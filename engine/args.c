@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "engine/op_internal.h"
+#include "engine/strmap.h"
 #include "ops/op_impl.h"
 
 /* ---- field kinds ---- */
@@ -423,27 +424,62 @@ int ct__arg_strings(const ct_op_t *op, const char *name,
 
 /* ---- the creation-time check ---- */
 
+/* Arguments k and j (j < k) share a name: identical values are accepted
+ * (Caffe2 only warns), different ones are CT_EARG. */
+static int check_pair(const Caffe2__OperatorDef *def, size_t j, size_t k,
+                      ct_status_t *st)
+{
+    if (!msg_equal(&def->arg[j]->base, &def->arg[k]->base))
+        return ct_status_setf(st, CT_EARG,
+                              "argument %s given twice with different "
+                              "values",
+                              arg_name(def->arg[k]));
+    return CT_OK;
+}
+
+/* Every repeated argument name against its first occurrence: pairwise
+ * for the usual handful of arguments, through a hash map of first
+ * occurrences beyond that (a generated NetDef may carry 10^6). */
+static int check_duplicates(const Caffe2__OperatorDef *def, ct_status_t *st)
+{
+    struct ct__strmap first;
+    size_t j, k;
+    void *v;
+    int rc = CT_OK;
+
+    if (def->n_arg <= 16) {
+        for (k = 0; k < def->n_arg; k++)
+            for (j = 0; j < k; j++)
+                if (strcmp(arg_name(def->arg[j]), arg_name(def->arg[k])) == 0) {
+                    if ((rc = check_pair(def, j, k, st)) != CT_OK)
+                        return rc;
+                    break;
+                }
+        return CT_OK;
+    }
+    ct__strmap_init(&first);
+    for (k = 0; k < def->n_arg && rc == CT_OK; k++) {
+        if (ct__strmap_find(&first, arg_name(def->arg[k]), &v))
+            rc = check_pair(def, (size_t)(uintptr_t)v, k, st);
+        else if (ct__strmap_insert(&first, arg_name(def->arg[k]),
+                                   (void *)(uintptr_t)k) != CT_OK)
+            rc = ct_status_setf(st, CT_ENOMEM,
+                                "out of memory checking %zu arguments",
+                                def->n_arg);
+    }
+    ct__strmap_destroy(&first, NULL);
+    return rc;
+}
+
 int ct__args_check(const ct_op_t *op, ct_status_t *st)
 {
     const Caffe2__OperatorDef *def = op->def;
     const struct ct_arg_spec *spec;
-    size_t j, k;
     int rc;
 
-    /* Duplicates: quadratic, but an op has a handful of arguments and
-     * this runs once per op at compile time. */
-    for (k = 0; k < def->n_arg; k++) {
-        for (j = 0; j < k; j++) {
-            if (strcmp(arg_name(def->arg[j]), arg_name(def->arg[k])) != 0)
-                continue;
-            if (!msg_equal(&def->arg[j]->base, &def->arg[k]->base))
-                return ct_status_setf(st, CT_EARG,
-                                      "argument %s given twice with "
-                                      "different values",
-                                      arg_name(def->arg[k]));
-            break; /* identical: Caffe2 only warns */
-        }
-    }
+    rc = check_duplicates(def, st);
+    if (rc != CT_OK)
+        return rc;
     if (op->schema == NULL || op->schema->args == NULL)
         return CT_OK;
     for (spec = op->schema->args; spec->name != NULL; spec++) {
