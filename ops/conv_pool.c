@@ -347,6 +347,31 @@ int ct__conv_plan(const struct ct__conv_args *a, int x_ndim,
     return blas_fit(g, st);
 }
 
+int ct__conv_infer(const ct_op_t *op, const struct ct__conv_args *a,
+                   ct__conv_plan_fn plan, const ct_shape_t *in, ct_shape_t *out,
+                   ct_status_t *st)
+{
+    struct ct__conv_geom g;
+    int i;
+
+    for (i = 1; i < op->n_in; i++) {
+        if (in[0].dtype != CT_DTYPE_UNDEFINED &&
+            in[i].dtype != CT_DTYPE_UNDEFINED && in[i].dtype != in[0].dtype)
+            return ct_status_setf(
+                st, CT_ETYPE, "X is %s but %s is %s; all must be FLOAT",
+                ct_dtype_name(in[0].dtype), i == 1 ? "W" : "b",
+                ct_dtype_name(in[i].dtype));
+    }
+    out[0].dtype = in[0].dtype;
+    for (i = 0; i < op->n_in; i++)
+        if (in[i].ndim < 0)
+            return CT_OK;
+    out[0].ndim = in[0].ndim;
+    return plan(a, in[0].ndim, in[0].dims, in[1].ndim, in[1].dims,
+                op->n_in > 2 ? in[2].ndim : -1,
+                op->n_in > 2 ? in[2].dims : NULL, &g, out[0].dims, st);
+}
+
 int ct__conv_transpose_plan(const struct ct__conv_args *a, int x_ndim,
                             const int64_t *x_dims, int w_ndim,
                             const int64_t *w_dims, int b_ndim,

@@ -111,6 +111,20 @@ int ct__conv_transpose_plan(const struct ct__conv_args *a, int x_ndim,
                             const int64_t *b_dims, struct ct__conv_geom *g,
                             int64_t *y_dims, ct_status_t *st);
 
+/* ct__conv_plan or ct__conv_transpose_plan. */
+typedef int (*ct__conv_plan_fn)(const struct ct__conv_args *a, int x_ndim,
+                                const int64_t *x_dims, int w_ndim,
+                                const int64_t *w_dims, int b_ndim,
+                                const int64_t *b_dims, struct ct__conv_geom *g,
+                                int64_t *y_dims, ct_status_t *st);
+
+/* Shape inference of Conv and ConvTranspose (inputs X, W, optional b):
+ * inputs of differing known dtypes are CT_ETYPE; with every input's rank
+ * known, Y's dims come from plan. */
+int ct__conv_infer(const ct_op_t *op, const struct ct__conv_args *a,
+                   ct__conv_plan_fn plan, const ct_shape_t *in, ct_shape_t *out,
+                   ct_status_t *st);
+
 /* Pooling: geometry and Y's dims for X (m = c). */
 int ct__pool_plan(const struct ct__conv_args *a, int x_ndim,
                   const int64_t *x_dims, struct ct__conv_geom *g,
