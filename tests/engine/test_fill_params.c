@@ -18,27 +18,8 @@
 
 #include "cortado/fill.h"
 #include "cortado/net.h"
+#include "op_test.h"
 #include "test_util.h"
-
-static int setup_env(void **state)
-{
-    struct tu_env *e = calloc(1, sizeof(*e));
-
-    if (e == NULL)
-        return -1;
-    tu_env_init(e);
-    *state = e;
-    return 0;
-}
-
-static int teardown_env(void **state)
-{
-    struct tu_env *e = *state;
-
-    tu_env_destroy(e);
-    free(e);
-    return 0;
-}
 
 /* data [2, 3, 6, 6] -> Conv k3 -> SpatialBN -> Relu -> FC -> Softmax. */
 static Caffe2__NetDef *small_net(void)
@@ -346,7 +327,7 @@ static void test_fill_allocation_failures_return_enomem(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_env, teardown_env)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_env_setup, tu_env_teardown)
         T(test_fill_random_values_by_kind_and_net_runs),
         T(test_fill_is_repeatable_for_a_seed),
         T(test_fill_zeros_keeps_scales_and_variances_at_one),

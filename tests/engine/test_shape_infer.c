@@ -15,27 +15,8 @@
 #include <string.h>
 
 #include "engine/shape_infer.h"
+#include "op_test.h"
 #include "test_util.h"
-
-static int setup_env(void **state)
-{
-    struct tu_env *e = calloc(1, sizeof(*e));
-
-    if (e == NULL)
-        return -1;
-    tu_env_init(e);
-    *state = e;
-    return 0;
-}
-
-static int teardown_env(void **state)
-{
-    struct tu_env *e = *state;
-
-    tu_env_destroy(e);
-    free(e);
-    return 0;
-}
 
 /* ---- helpers ---- */
 
@@ -421,7 +402,7 @@ static void test_param_rule_find(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_env, teardown_env)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_env_setup, tu_env_teardown)
         T(test_shape_infer_conv_fc_chain_takes_default_width),
         T(test_shape_infer_group_and_width_option),
         T(test_shape_infer_nhwc_and_transpose),

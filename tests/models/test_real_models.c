@@ -24,27 +24,8 @@
 #include "cortado/fill.h"
 #include "cortado/net.h"
 #include "cortado/proto.h"
+#include "op_test.h"
 #include "test_util.h"
-
-static int setup_env(void **state)
-{
-    struct tu_env *e = calloc(1, sizeof(*e));
-
-    if (e == NULL)
-        return -1;
-    tu_env_init(e);
-    *state = e;
-    return 0;
-}
-
-static int teardown_env(void **state)
-{
-    struct tu_env *e = *state;
-
-    tu_env_destroy(e);
-    free(e);
-    return 0;
-}
 
 static ct_netdef_t *read_net(const char *rel)
 {
@@ -247,7 +228,7 @@ static void test_densenet121_fill_and_run(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_env, teardown_env)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_env_setup, tu_env_teardown)
         T(test_squeezenet_gives_probabilities),
         T(test_resnet50_fill_shapes_and_run),
         T(test_resnet50_pinned_projection_fixes_residual_widths),

@@ -13,27 +13,8 @@
 #include <string.h>
 
 #include "ops/op_impl.h"
+#include "op_test.h"
 #include "test_util.h"
-
-static int setup_env(void **state)
-{
-    struct tu_env *e = calloc(1, sizeof(*e));
-
-    if (e == NULL)
-        return -1;
-    tu_env_init(e);
-    *state = e;
-    return 0;
-}
-
-static int teardown_env(void **state)
-{
-    struct tu_env *e = *state;
-
-    tu_env_destroy(e);
-    free(e);
-    return 0;
-}
 
 /* Rank of the label in a stable descending sort of row r. */
 static int ref_rank(const float *x, int d, int label)
@@ -193,7 +174,7 @@ static void test_accuracy_infer(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_env, teardown_env)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_env_setup, tu_env_teardown)
         T(test_accuracy_matches_reference_for_every_top_k),
         T(test_accuracy_ties_rank_by_class_index),
         T(test_accuracy_empty_batch_is_nan),

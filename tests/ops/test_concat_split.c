@@ -18,27 +18,8 @@
 #include "cortado/net.h"
 #include "cortado/proto.h"
 #include "ops/op_impl.h"
+#include "op_test.h"
 #include "test_util.h"
-
-static int setup_env(void **state)
-{
-    struct tu_env *e = calloc(1, sizeof(*e));
-
-    if (e == NULL)
-        return -1;
-    tu_env_init(e);
-    *state = e;
-    return 0;
-}
-
-static int teardown_env(void **state)
-{
-    struct tu_env *e = *state;
-
-    tu_env_destroy(e);
-    free(e);
-    return 0;
-}
 
 #define NO_AXIS (-100)
 
@@ -544,7 +525,7 @@ static void test_concat_gradient_without_split_info_fails(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_env, teardown_env)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_env_setup, tu_env_teardown)
         T(test_concat_case_table_matches_reference),
         T(test_split_inverts_concat_for_every_case),
         T(test_split_from_argument_and_equal_parts),

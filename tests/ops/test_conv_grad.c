@@ -19,31 +19,10 @@
 #include "cortado/cortado.h"
 #include "cortado/gradient.h"
 #include "ops/op_impl.h"
+#include "op_test.h"
 #include "test_util.h"
 
 #include "conv_ref.h"
-
-/* ---- fixtures ---- */
-
-static int setup_env(void **state)
-{
-    struct tu_env *e = calloc(1, sizeof(*e));
-
-    if (e == NULL)
-        return -1;
-    tu_env_init(e);
-    *state = e;
-    return 0;
-}
-
-static int teardown_env(void **state)
-{
-    struct tu_env *e = *state;
-
-    tu_env_destroy(e);
-    free(e);
-    return 0;
-}
 
 /* ---- cases ---- */
 
@@ -704,7 +683,7 @@ static void test_conv_gradient_infer_gives_shapes_and_cost(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_env, teardown_env)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_env_setup, tu_env_teardown)
         T(test_conv_gradient_case_table_matches_naive_backward),
         T(test_conv_gradient_random_cases_match_naive_backward),
         T(test_conv_gradient_matches_finite_differences),

@@ -14,29 +14,8 @@
 #include <string.h>
 
 #include "ops/op_impl.h"
+#include "op_test.h"
 #include "test_util.h"
-
-/* ---- fixtures ---- */
-
-static int setup_env(void **state)
-{
-    struct tu_env *e = calloc(1, sizeof(*e));
-
-    if (e == NULL)
-        return -1;
-    tu_env_init(e);
-    *state = e;
-    return 0;
-}
-
-static int teardown_env(void **state)
-{
-    struct tu_env *e = *state;
-
-    tu_env_destroy(e);
-    free(e);
-    return 0;
-}
 
 /* ---- helpers ---- */
 
@@ -350,7 +329,7 @@ static void test_copy_infer_output_matches_input(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_env, teardown_env)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_env_setup, tu_env_teardown)
     const struct CMUnitTest tests[] = {
         T(test_copy_case_table_matches_reference),
         T(test_copy_output_is_independent_of_input),

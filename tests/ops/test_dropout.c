@@ -17,27 +17,8 @@
 #include "cortado/net.h"
 #include "cortado/proto.h"
 #include "ops/op_impl.h"
+#include "op_test.h"
 #include "test_util.h"
-
-static int setup_env(void **state)
-{
-    struct tu_env *e = calloc(1, sizeof(*e));
-
-    if (e == NULL)
-        return -1;
-    tu_env_init(e);
-    *state = e;
-    return 0;
-}
-
-static int teardown_env(void **state)
-{
-    struct tu_env *e = *state;
-
-    tu_env_destroy(e);
-    free(e);
-    return 0;
-}
 
 #define N 10000
 
@@ -351,7 +332,7 @@ static void test_dropout_gradient_maker(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_env, teardown_env)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_env_setup, tu_env_teardown)
         T(test_dropout_is_test_copies_input),
         T(test_dropout_is_test_in_place_and_double),
         T(test_dropout_training_scales_kept_values),

@@ -15,29 +15,8 @@
 #include <string.h>
 
 #include "ops/op_impl.h"
+#include "op_test.h"
 #include "test_util.h"
-
-/* ---- fixtures ---- */
-
-static int setup_env(void **state)
-{
-    struct tu_env *e = calloc(1, sizeof(*e));
-
-    if (e == NULL)
-        return -1;
-    tu_env_init(e);
-    *state = e;
-    return 0;
-}
-
-static int teardown_env(void **state)
-{
-    struct tu_env *e = *state;
-
-    tu_env_destroy(e);
-    free(e);
-    return 0;
-}
 
 /* ---- the case table ---- */
 
@@ -529,7 +508,7 @@ static void test_fc_infer_overflow_returns_eoverflow(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_env, teardown_env)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_env_setup, tu_env_teardown)
         T(test_fc_case_table_matches_reference),
         T(test_fc_float16_compute_is_ignored),
         T(test_fc_k_mismatch_returns_eshape),

@@ -14,27 +14,8 @@
 #include <string.h>
 
 #include "ops/op_impl.h"
+#include "op_test.h"
 #include "test_util.h"
-
-static int setup_env(void **state)
-{
-    struct tu_env *e = calloc(1, sizeof(*e));
-
-    if (e == NULL)
-        return -1;
-    tu_env_init(e);
-    *state = e;
-    return 0;
-}
-
-static int teardown_env(void **state)
-{
-    struct tu_env *e = *state;
-
-    tu_env_destroy(e);
-    free(e);
-    return 0;
-}
 
 struct lrn_case {
     const char *what;
@@ -246,7 +227,7 @@ static void test_lrn_infer_gives_shapes_and_cost(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_env, teardown_env)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_env_setup, tu_env_teardown)
         T(test_lrn_case_table_matches_reference),
         T(test_lrn_one_output_and_defaults),
         T(test_lrn_empty_input),

@@ -23,31 +23,10 @@
 
 #include "cortado/cortado.h"
 #include "ops/op_impl.h"
+#include "op_test.h"
 #include "test_util.h"
 
 #include "conv_ref.h"
-
-/* ---- fixtures ---- */
-
-static int setup_env(void **state)
-{
-    struct tu_env *e = calloc(1, sizeof(*e));
-
-    if (e == NULL)
-        return -1;
-    tu_env_init(e);
-    *state = e;
-    return 0;
-}
-
-static int teardown_env(void **state)
-{
-    struct tu_env *e = *state;
-
-    tu_env_destroy(e);
-    free(e);
-    return 0;
-}
 
 /* ---- the reference ---- */
 
@@ -1107,7 +1086,7 @@ static void test_pool_squeezenet_shapes_follow_caffe_ceil(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_env, teardown_env)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_env_setup, tu_env_teardown)
         T(test_pool_case_table_matches_reference),
         T(test_max_pool_separable_path_matches_reference),
         T(test_pool_random_cases_match_reference),

@@ -14,29 +14,8 @@
 #include <string.h>
 
 #include "ops/op_impl.h"
+#include "op_test.h"
 #include "test_util.h"
-
-/* ---- fixtures ---- */
-
-static int setup_env(void **state)
-{
-    struct tu_env *e = calloc(1, sizeof(*e));
-
-    if (e == NULL)
-        return -1;
-    tu_env_init(e);
-    *state = e;
-    return 0;
-}
-
-static int teardown_env(void **state)
-{
-    struct tu_env *e = *state;
-
-    tu_env_destroy(e);
-    free(e);
-    return 0;
-}
 
 /* ---- helpers ---- */
 
@@ -776,7 +755,7 @@ static void test_flatten_infer_gives_two_dims(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_env, teardown_env)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_env_setup, tu_env_teardown)
     const struct CMUnitTest tests[] = {
         T(test_reshape_case_table_matches_reference),
         T(test_reshape_in_place_case_table_keeps_storage),

@@ -23,29 +23,8 @@
 #include "engine/op_internal.h"
 #include "ops/op_impl.h"
 #include "scheduler/pool.h"
+#include "op_test.h"
 #include "test_util.h"
-
-/* ---- fixtures ---- */
-
-static int setup_env(void **state)
-{
-    struct tu_env *e = calloc(1, sizeof(*e));
-
-    if (e == NULL)
-        return -1;
-    tu_env_init(e);
-    *state = e;
-    return 0;
-}
-
-static int teardown_env(void **state)
-{
-    struct tu_env *e = *state;
-
-    tu_env_destroy(e);
-    free(e);
-    return 0;
-}
 
 /* ---- the reference ---- */
 
@@ -779,6 +758,6 @@ int main(void)
         cmocka_unit_test(test_space_batch_gradients_match_numeric),
     };
 
-    return cmocka_run_group_tests_name("ops.space_batch", tests, setup_env,
-                                       teardown_env);
+    return cmocka_run_group_tests_name("ops.space_batch", tests, tu_env_setup,
+                                       tu_env_teardown);
 }

@@ -19,29 +19,8 @@
 #include "cortado/net.h"
 #include "cortado/proto.h"
 #include "ops/op_impl.h"
+#include "op_test.h"
 #include "test_util.h"
-
-/* ---- fixtures ---- */
-
-static int setup_env(void **state)
-{
-    struct tu_env *e = calloc(1, sizeof(*e));
-
-    if (e == NULL)
-        return -1;
-    tu_env_init(e);
-    *state = e;
-    return 0;
-}
-
-static int teardown_env(void **state)
-{
-    struct tu_env *e = *state;
-
-    tu_env_destroy(e);
-    free(e);
-    return 0;
-}
 
 /* ---- the case table ---- */
 
@@ -943,7 +922,7 @@ static void test_spatial_bn_infer_gives_shapes_and_cost(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_env, teardown_env)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_env_setup, tu_env_teardown)
         T(test_spatial_bn_inference_matches_reference),
         T(test_spatial_bn_parallel_affine_matches_reference),
         T(test_spatial_bn_epsilon_is_used),
